@@ -1,0 +1,161 @@
+"""The `valueverse` console script (contract: shared/spec/cli.md).
+
+Exit status: 0 success, 1 bad input or an unavailable warehouse (a message on
+stderr naming the problem, never a traceback), 2 usage errors (argparse).
+Heavy modules (dbt, Kafka) are imported inside the commands that need them, so
+`valueverse events load` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from ingestion.warehouse import WarehouseConfig, WarehouseError, resolve
+
+
+class CliError(Exception):
+    """Bad input: printed as `valueverse: <message>`, exit 1."""
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number: {text!r}")
+    return value
+
+
+def cmd_catalog_load(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.catalog import CatalogError, load_catalog
+
+    try:
+        result = load_catalog(config, Path(args.file))
+    except CatalogError as exc:
+        raise CliError(str(exc)) from None
+    state = "loaded as" if result.changed else "unchanged, still"
+    counts = ", ".join(f"{v} {k}" for k, v in result.counts.items())
+    print(f"catalog {args.file}: {state} version {result.version} ({counts})")
+    return 0
+
+
+def cmd_events_load(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.files import InputError, load_files
+    from ingestion.sinks.base import open_sink
+
+    try:
+        with open_sink(config) as sink:
+            counts = load_files(sink, [Path(f) for f in args.files], batch_size=args.batch_size)
+    except InputError as exc:
+        raise CliError(str(exc)) from None
+    if counts.rejected:
+        print(
+            f"{counts.rejected} rejected event(s) stored in raw.rejected_events "
+            "with their raw line, rule and origin",
+            file=sys.stderr,
+        )
+    print(json.dumps(counts.as_dict()))
+    return 0
+
+
+def cmd_build(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.rating import build
+
+    return build(config, args.as_of)
+
+
+def cmd_invoices_export(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.rating import export_invoices
+
+    rows = export_invoices(config, args.as_of, Path(args.out))
+    print(f"wrote {rows} invoice line(s) to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_sample_generate(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.generator import generate
+
+    summary = generate(Path(args.out_dir), events=args.events, seed=args.seed)
+    print(summary)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="valueverse", description="ValueVerse usage-based billing platform."
+    )
+    parser.add_argument(
+        "--warehouse",
+        help="duckdb:///abs/path.duckdb or postgresql://… (default: $VALUEVERSE_WAREHOUSE, "
+        "else ./valueverse.duckdb)",
+    )
+    groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+
+    catalog = groups.add_parser("catalog", help="load the product catalog").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = catalog.add_parser("load", help="validate and load a catalog YAML (atomic, versioned)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_catalog_load)
+
+    events = groups.add_parser("events", help="land usage events").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = events.add_parser("load", help="land JSONL files through validation and dedup")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--batch-size", type=_positive, default=100_000,
+                   help="events per transaction (default 100000)")
+    p.set_defaults(func=cmd_events_load)
+
+    p = groups.add_parser("build", help="dbt build: rate usage, build invoices, run every test")
+    p.add_argument("--as-of", type=_date, default=None, help="invoice periods ending by DATE")
+    p.set_defaults(func=cmd_build)
+
+    invoices = groups.add_parser("invoices", help="invoice output").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = invoices.add_parser("export", help="write invoice_lines.csv (spec section 9)")
+    p.add_argument("--as-of", type=_date, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_invoices_export)
+
+    sample = groups.add_parser("sample", help="deterministic sample data").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = sample.add_parser("generate", help="write a sample catalog.yml and events.jsonl")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--events", type=_positive, default=1_000_000)
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_sample_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace, WarehouseConfig], int] = args.func
+    try:
+        config = resolve(args.warehouse)
+        return func(args, config)
+    except (CliError, WarehouseError) as exc:
+        print(f"valueverse: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("valueverse: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

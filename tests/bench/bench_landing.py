@@ -1,0 +1,121 @@
+"""Benchmark: landing JSONL into PostgreSQL vs a raw binary COPY of the same rows.
+
+Run by `make bench`. Prints figures and the ratio; asserts nothing (timings are
+not tests). Both measurements run in the same process against the same server,
+each into a fresh scratch database:
+- end to end: `load_files` (read, validate, stage, dedup, conflicts, rejects)
+  of the generated JSONL file, as `valueverse events load` does it;
+- baseline: binary COPY of the already-parsed valid rows (same columns and
+  types as raw.events) into an unindexed, unpartitioned table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from ingestion import ddl
+from ingestion.files import iter_lines, load_files
+from ingestion.landing import Batch
+from ingestion.sinks.postgres import PostgresSink
+from ingestion.warehouse import resolve
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def scratch_db(admin_url: str) -> tuple[str, str]:
+    name = "bench_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_db(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def end_to_end(url: str, path: Path) -> tuple[float, int]:
+    sink = PostgresSink(resolve(url))
+    sink.ensure_schema()
+    start = time.perf_counter()
+    counts = load_files(sink, [path])
+    elapsed = time.perf_counter() - start
+    sink.close()
+    return elapsed, counts.total
+
+
+def raw_copy(url: str, path: Path) -> tuple[float, int]:
+    batch = Batch(source="bench")
+    for number, payload in iter_lines(path):
+        batch.add(payload, f"file:{path}:{number}")
+    rows = [
+        (
+            e.event_id,
+            e.customer_id,
+            e.metric,
+            e.event_ts,
+            e.quantity,
+            e.properties_text,
+            e.properties_num,
+            e.content_hash,
+            origin,
+            batch.batch_id,
+            batch.landing_time,
+        )
+        for e, origin in zip(batch.events, batch.origins, strict=True)
+    ]
+    types = [
+        "text",
+        "text",
+        "text",
+        "timestamp",
+        "numeric",
+        "jsonb",
+        "jsonb",
+        "bytea",
+        "text",
+        "text",
+        "timestamp",
+    ]
+    with psycopg.connect(url) as conn:
+        conn.execute(f"CREATE TABLE raw_copy ({ddl.postgres_events_columns()})")
+        conn.commit()
+        start = time.perf_counter()
+        with conn.cursor().copy("COPY raw_copy FROM STDIN (FORMAT BINARY)") as cp:
+            cp.set_types(types)
+            for row in rows:
+                cp.write_row(row)
+        conn.commit()
+        return time.perf_counter() - start, len(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("events", type=Path, help="JSONL file (make bench generates 1M)")
+    parser.add_argument("--admin-url", default=ADMIN_URL)
+    args = parser.parse_args()
+    results = {}
+    for name, func in (
+        ("raw binary COPY (baseline)", raw_copy),
+        ("events load end-to-end", end_to_end),
+    ):
+        db, url = scratch_db(args.admin_url)
+        try:
+            seconds, rows = func(url, args.events)
+        finally:
+            drop_db(args.admin_url, db)
+        results[name] = rows / seconds
+        print(f"{name:32s} {rows:>10,d} rows {seconds:8.2f} s {rows / seconds:>12,.0f} rows/s")
+    ratio = results["events load end-to-end"] / results["raw binary COPY (baseline)"]
+    print(f"{'ratio end-to-end / raw COPY':32s} {ratio:.2f}  (goal >= 0.50)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
