@@ -93,6 +93,12 @@ def cmd_sample_generate(args: argparse.Namespace, config: WarehouseConfig) -> in
     return 0
 
 
+def cmd_demo(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.demo import run_demo
+
+    return run_demo(config, Path(args.data_dir).resolve(), events=args.events, seed=args.seed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="valueverse", description="ValueVerse usage-based billing platform."
@@ -116,8 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = events.add_parser("load", help="land JSONL files through validation and dedup")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--batch-size", type=_positive, default=100_000,
-                   help="events per transaction (default 100000)")
+    p.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=100_000,
+        help="events per transaction (default 100000)",
+    )
     p.set_defaults(func=cmd_events_load)
 
     p = groups.add_parser("build", help="dbt build: rate usage, build invoices, run every test")
@@ -140,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=_positive, default=1_000_000)
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=cmd_sample_generate)
+
+    p = groups.add_parser("demo", help="generate sample data and run the pipeline end to end")
+    p.add_argument("--data-dir", default=".data", help="where samples and outputs go")
+    p.add_argument("--events", type=_positive, default=1_000_000)
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

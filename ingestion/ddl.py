@@ -29,7 +29,7 @@ CREATE SCHEMA IF NOT EXISTS raw;
 
 CREATE TABLE IF NOT EXISTS raw.rejected_events (
     origin        VARCHAR NOT NULL,   -- file:/abs/path:LINE or kafka:topic/partition/offset
-    payload_hash  VARCHAR NOT NULL,   -- hex blake2b of raw_payload; with origin, the idempotency key
+    payload_hash  VARCHAR NOT NULL,   -- hex blake2b of raw_payload; + origin = idempotency key
     raw_payload   {bytes} NOT NULL,   -- the message exactly as received
     rule          VARCHAR NOT NULL,   -- stable rule code, e.g. quantity.range
     detail        VARCHAR NOT NULL,   -- human-readable reason

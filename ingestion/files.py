@@ -78,7 +78,9 @@ def load_files(
             for path in paths:
                 for first_line, lines in _chunks(path, batch_size):
                     pending.append(
-                        pool.submit(prepare_chunk, sink.kind, str(path.resolve()), first_line, lines)
+                        pool.submit(
+                            prepare_chunk, sink.kind, str(path.resolve()), first_line, lines
+                        )
                     )
                     if len(pending) > workers:  # bounded read-ahead: memory stays flat
                         total += _write(sink, pending.popleft().result(), on_batch)

@@ -97,7 +97,9 @@ def _validate(raw: bytes, landing_time: datetime) -> Event:
     customer_id = _required_id(doc, "customer_id")
     metric = _required(doc, "metric")
     if not isinstance(metric, str) or not _METRIC_RE.fullmatch(metric):
-        raise _Invalid("metric.invalid", f"metric {_show(metric)} must match ^[a-z][a-z0-9_]{{0,63}}$")
+        raise _Invalid(
+            "metric.invalid", f"metric {_show(metric)} must match ^[a-z][a-z0-9_]{{0,63}}$"
+        )
     event_ts = parse_timestamp(_required(doc, "timestamp"))
     if event_ts > landing_time + FUTURE_TOLERANCE:
         raise _Invalid(
@@ -172,19 +174,27 @@ def parse_timestamp(value: object) -> datetime:
     if match is None:
         raise _Invalid(
             "timestamp.invalid",
-            f"timestamp {_show(value)} is not RFC 3339 (YYYY-MM-DDTHH:MM:SS[.frac] with Z or ±HH:MM)",
+            f"timestamp {_show(value)} is not RFC 3339 "
+            "(YYYY-MM-DDTHH:MM:SS[.frac] with Z or ±HH:MM)",
         )
     year, month, day, hour, minute, second, frac, zulu, sign, off_h, off_m = match.groups()
     if zulu is not None and second != "60" and (frac is None or len(frac) <= 6):
         try:  # fast path, C parser; the regex above already enforced the exact format
             return datetime.fromisoformat(value[:-1])
         except ValueError:
-            raise _Invalid("timestamp.invalid", f"timestamp {_show(value)} is not a real instant") from None
+            raise _Invalid(
+                "timestamp.invalid", f"timestamp {_show(value)} is not a real instant"
+            ) from None
     micros = int((frac or "")[:6].ljust(6, "0"))
     leap = second == "60"  # RFC 3339 allows a leap second; PostgreSQL rolls it over, so do we
     try:
         local = datetime(
-            int(year), int(month), int(day), int(hour), int(minute), 59 if leap else int(second),
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            59 if leap else int(second),
             micros,
         )
         if zulu is None:
@@ -195,7 +205,9 @@ def parse_timestamp(value: object) -> datetime:
         if leap:
             local += timedelta(seconds=1)
     except (ValueError, OverflowError):
-        raise _Invalid("timestamp.invalid", f"timestamp {_show(value)} is not a real instant") from None
+        raise _Invalid(
+            "timestamp.invalid", f"timestamp {_show(value)} is not a real instant"
+        ) from None
     return local
 
 
@@ -212,7 +224,9 @@ def _quantity(doc: dict) -> tuple[Decimal, str]:
     if value is None:
         raise _Invalid("quantity.null", "field quantity is null")
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-        raise _Invalid("quantity.type", f"quantity {_show(value)} is not a number or decimal string")
+        raise _Invalid(
+            "quantity.type", f"quantity {_show(value)} is not a number or decimal string"
+        )
     if isinstance(value, str):
         if not _DECIMAL_STRING_RE.fullmatch(value):
             raise _Invalid(
@@ -222,10 +236,13 @@ def _quantity(doc: dict) -> tuple[Decimal, str]:
         value = Decimal(value)
     quantity = Decimal(value)
     if not quantity.is_finite() or quantity < 0 or quantity >= MAX_QUANTITY:
-        raise _Invalid("quantity.range", f"quantity {_show(doc['quantity'])} is outside 0 <= q < 10^12")
+        raise _Invalid(
+            "quantity.range", f"quantity {_show(doc['quantity'])} is outside 0 <= q < 10^12"
+        )
     if _fraction_digits(quantity) > MAX_FRACTION_DIGITS:
         raise _Invalid(
-            "quantity.precision", f"quantity {_show(doc['quantity'])} has more than 9 fractional digits"
+            "quantity.precision",
+            f"quantity {_show(doc['quantity'])} has more than 9 fractional digits",
         )
     if quantity == 0:
         quantity = Decimal(0)  # no negative zero
@@ -274,7 +291,8 @@ def _properties(doc: dict) -> tuple[str, str, str]:
         else:
             raise _Invalid(
                 "properties.value_type",
-                f"property {key!r} holds {_kind(value)}; only strings, numbers and booleans are allowed",
+                f"property {key!r} holds {_kind(value)}; "
+                "only strings, numbers and booleans are allowed",
             )
     return _dumps(canonical), _dumps(texts), _dumps(nums)
 

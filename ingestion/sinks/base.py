@@ -56,4 +56,3 @@ def open_sink(config: WarehouseConfig) -> EventSink:
         sink = PostgresSink(config)
     sink.ensure_schema()
     return sink
-

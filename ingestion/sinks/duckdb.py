@@ -14,19 +14,21 @@ from ingestion.landing import Batch, Counts, PreparedBatch
 from ingestion.sinks.base import EventSink
 from ingestion.warehouse import WarehouseConfig, connect_duckdb
 
-_STAGE_SCHEMA = pa.schema([
-    ("is_first", pa.bool_()),
-    ("event_id", pa.string()),
-    ("customer_id", pa.string()),
-    ("metric", pa.string()),
-    ("event_ts", pa.timestamp("us")),
-    ("quantity", pa.decimal128(21, 9)),
-    ("properties", pa.string()),
-    ("properties_text", pa.string()),
-    ("properties_num", pa.string()),
-    ("content_hash", pa.binary()),
-    ("origin", pa.string()),
-])
+_STAGE_SCHEMA = pa.schema(
+    [
+        ("is_first", pa.bool_()),
+        ("event_id", pa.string()),
+        ("customer_id", pa.string()),
+        ("metric", pa.string()),
+        ("event_ts", pa.timestamp("us")),
+        ("quantity", pa.decimal128(21, 9)),
+        ("properties", pa.string()),
+        ("properties_text", pa.string()),
+        ("properties_num", pa.string()),
+        ("content_hash", pa.binary()),
+        ("origin", pa.string()),
+    ]
+)
 
 
 class DuckDBSink(EventSink):
@@ -55,14 +57,32 @@ class DuckDBSink(EventSink):
                 con.executemany(
                     "INSERT INTO raw.rejected_events VALUES (?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT DO NOTHING",
-                    [(r.origin, r.payload_hash, r.payload, r.rule, r.detail, batch.batch_id,
-                      batch.landing_time) for r in batch.rejects],
+                    [
+                        (
+                            r.origin,
+                            r.payload_hash,
+                            r.payload,
+                            r.rule,
+                            r.detail,
+                            batch.batch_id,
+                            batch.landing_time,
+                        )
+                        for r in batch.rejects
+                    ],
                 )
             _run(
-            con,
-                "INSERT INTO raw.ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [batch.batch_id, batch.source, batch.landing_time, counts.accepted,
-                 counts.duplicates, counts.conflicts, counts.rejected],
+                con,
+                "INSERT INTO raw.ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                [
+                    batch.batch_id,
+                    batch.source,
+                    batch.landing_time,
+                    counts.accepted,
+                    counts.duplicates,
+                    counts.conflicts,
+                    counts.rejected,
+                ],
             )
             con.commit()
         except BaseException:
@@ -80,7 +100,7 @@ class DuckDBSink(EventSink):
             CREATE OR REPLACE TEMP TABLE landed_before AS
             SELECT e.event_id, e.content_hash FROM raw.events e
             SEMI JOIN stage_events s ON s.event_id = e.event_id
-            """
+            """,
         )
         accepted = _run(
             con,
@@ -106,7 +126,7 @@ class DuckDBSink(EventSink):
                         (SELECT 1 FROM landed_before l WHERE l.event_id = s2.event_id)
                  ) w ON w.event_id = s.event_id
             WHERE w.content_hash <> s.content_hash
-            """
+            """,
         )
         _run(
             con,

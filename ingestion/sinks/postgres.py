@@ -31,7 +31,17 @@ _STAGE_COLUMNS = (
     "properties_text, properties_num, content_hash, origin"
 )
 _STAGE_TYPES = [
-    "bool", "text", "text", "text", "timestamp", "numeric", "text", "text", "text", "bytea", "text",
+    "bool",
+    "text",
+    "text",
+    "text",
+    "timestamp",
+    "numeric",
+    "text",
+    "text",
+    "text",
+    "bytea",
+    "text",
 ]
 _SCHEMA_LOCK = 7_171_001  # advisory lock ids: schema creation, partition creation
 _PARTITION_LOCK = 7_171_002
@@ -74,8 +84,15 @@ class PostgresSink(EventSink):
             self.conn.execute(
                 "INSERT INTO raw.ingest_batches VALUES (%s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (batch_id) DO NOTHING",
-                (batch.batch_id, batch.source, batch.landing_time, counts.accepted,
-                 counts.duplicates, counts.conflicts, counts.rejected),
+                (
+                    batch.batch_id,
+                    batch.source,
+                    batch.landing_time,
+                    counts.accepted,
+                    counts.duplicates,
+                    counts.conflicts,
+                    counts.rejected,
+                ),
             )
         return counts
 
@@ -84,7 +101,9 @@ class PostgresSink(EventSink):
 
     def _copy_stage(self, batch: PreparedBatch) -> None:
         cur = self.conn.cursor()
-        with cur.copy(f"COPY pg_temp.stage_events ({_STAGE_COLUMNS}) FROM STDIN (FORMAT BINARY)") as cp:
+        with cur.copy(
+            f"COPY pg_temp.stage_events ({_STAGE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+        ) as cp:
             cp.write(batch.payload)  # already binary COPY data (encode_stage)
         self.conn.execute("ANALYZE pg_temp.stage_events")
 
@@ -135,8 +154,18 @@ class PostgresSink(EventSink):
             cur.executemany(
                 "INSERT INTO raw.rejected_events VALUES (%s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (origin, payload_hash) DO NOTHING",
-                [(r.origin, r.payload_hash, r.payload, r.rule, r.detail, batch.batch_id,
-                  batch.landing_time) for r in batch.rejects],
+                [
+                    (
+                        r.origin,
+                        r.payload_hash,
+                        r.payload,
+                        r.rule,
+                        r.detail,
+                        batch.batch_id,
+                        batch.landing_time,
+                    )
+                    for r in batch.rejects
+                ],
             )
 
     def _ensure_partitions(self, months: set[tuple[int, int]]) -> None:
@@ -161,8 +190,8 @@ def encode_stage(batch: Batch) -> bytes:
     Uses psycopg's C row formatter without a connection, so a worker process
     can encode while the main process talks to the server.
     """
-    from psycopg.adapt import Transformer
     from psycopg._copy_base import BinaryFormatter
+    from psycopg.adapt import Transformer
 
     transformer = Transformer()
     transformer.set_dumper_types(
@@ -171,11 +200,21 @@ def encode_stage(batch: Batch) -> bytes:
     formatter = BinaryFormatter(transformer)
     chunks = []
     for event, origin, first in zip(batch.events, batch.origins, batch.is_first, strict=True):
-        chunk = formatter.write_row((
-            first, event.event_id, event.customer_id, event.metric, event.event_ts,
-            event.quantity, event.properties, event.properties_text, event.properties_num,
-            event.content_hash, origin,
-        ))
+        chunk = formatter.write_row(
+            (
+                first,
+                event.event_id,
+                event.customer_id,
+                event.metric,
+                event.event_ts,
+                event.quantity,
+                event.properties,
+                event.properties_text,
+                event.properties_num,
+                event.content_hash,
+                origin,
+            )
+        )
         if chunk:
             chunks.append(bytes(chunk))
     chunks.append(bytes(formatter.end()))
@@ -205,7 +244,9 @@ def _create_events_table(conn: psycopg.Connection, timescale: bool) -> None:
     # Rating scans whole periods, so no btree: each one would cost ~30% of the
     # landing rate (measured). A BRIN index on landed_at serves incremental
     # builds ("what landed since the last run") at almost no write cost.
-    conn.execute("CREATE INDEX IF NOT EXISTS events_landed_brin ON raw.events USING brin (landed_at)")
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS events_landed_brin ON raw.events USING brin (landed_at)"
+    )
 
 
 def _create_stage(conn: psycopg.Connection) -> None:

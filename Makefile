@@ -1,0 +1,60 @@
+# ValueVerse developer entry points. Everything installs from the project's own
+# files: uv (from PyPI) into .uv/, then the locked environment into .venv/.
+SHELL := /bin/bash
+PY_BOOT ?= python3
+UV_VERSION := 0.13.8
+UV := .uv/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= .data
+DEMO_EVENTS ?= 1000000
+BENCH_EVENTS ?= 1000000
+PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help install postgres test lint demo bench clean
+
+help:
+	@echo "make demo   - install, then run the pipeline end to end on an embedded DuckDB"
+	@echo "make test   - install, start PostgreSQL if needed, run lint and the whole test suite"
+	@echo "make bench  - landing benchmark: 1M events into PostgreSQL vs raw binary COPY"
+	@echo "make clean  - remove the virtualenv, generated data and dbt output"
+
+$(UV):
+	$(PY_BOOT) -m pip install --quiet --disable-pip-version-check --target .uv uv==$(UV_VERSION)
+
+$(BIN)/valueverse: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+install: $(BIN)/valueverse
+
+# Start the machine's PostgreSQL cluster if it is not accepting connections.
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { \
+	  command -v pg_ctlcluster >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }; \
+	  cluster=$$(pg_lsclusters -h | awk 'NR==1{print $$1" "$$2}'); \
+	  pg_ctlcluster --skip-systemctl-redirect $$cluster start; \
+	  for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
+	@pg_isready -h 127.0.0.1 -p 5432
+
+lint: install
+	$(BIN)/ruff check ingestion tests
+	$(BIN)/mypy ingestion
+
+test: install postgres lint
+	$(BIN)/pytest -q
+
+# The embedded default: a DuckDB file under .data/ unless VALUEVERSE_WAREHOUSE is set.
+demo: install
+	VALUEVERSE_WAREHOUSE=$${VALUEVERSE_WAREHOUSE:-duckdb://$(CURDIR)/$(DATA)/valueverse.duckdb} \
+	  $(BIN)/valueverse demo --data-dir $(DATA) --events $(DEMO_EVENTS)
+
+$(DATA)/sample-$(BENCH_EVENTS)/events.jsonl: | install
+	$(BIN)/valueverse sample generate --out-dir $(DATA)/sample-$(BENCH_EVENTS) --events $(BENCH_EVENTS)
+
+bench: install postgres $(DATA)/sample-$(BENCH_EVENTS)/events.jsonl
+	$(BIN)/python tests/bench/bench_landing.py $(DATA)/sample-$(BENCH_EVENTS)/events.jsonl --admin-url $(PG_ADMIN_URL)
+
+clean:
+	rm -rf $(VENV) .uv $(DATA) dbt/target dbt/logs *.egg-info
