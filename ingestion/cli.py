@@ -93,6 +93,18 @@ def cmd_sample_generate(args: argparse.Namespace, config: WarehouseConfig) -> in
     return 0
 
 
+def cmd_analysts_grant(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    import os
+
+    from ingestion.analysts import grant_analyst_role
+
+    for line in grant_analyst_role(
+        config, args.role, os.environ.get("VALUEVERSE_ANALYST_PASSWORD")
+    ):
+        print(line)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, config: WarehouseConfig) -> int:
     from ingestion.demo import run_demo
 
@@ -150,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=_positive, default=1_000_000)
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=cmd_sample_generate)
+
+    analysts = groups.add_parser("analysts", help="SQL access for analysts").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = analysts.add_parser(
+        "grant", help="create a PostgreSQL role that reads the marts and nothing else"
+    )
+    p.add_argument("--role", default="analyst")
+    p.set_defaults(func=cmd_analysts_grant)
 
     p = groups.add_parser("demo", help="generate sample data and run the pipeline end to end")
     p.add_argument("--data-dir", default=".data", help="where samples and outputs go")

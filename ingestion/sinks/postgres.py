@@ -1,13 +1,17 @@
-"""PostgreSQL / TimescaleDB sink: binary COPY into a staging table, then set-based dedup.
+"""PostgreSQL / TimescaleDB sink: binary COPY, a global id ledger, set-based dedup.
 
 Per batch, in one transaction:
-1. binary COPY of every valid occurrence into a temporary staging table;
-2. claim ids in the `raw.event_ids` ledger (`INSERT ... ON CONFLICT DO NOTHING
-   RETURNING`) and insert the claimed rows into `raw.events` — first write wins
-   even against a concurrent consumer, because the ledger's primary key is
-   global while `raw.events` is partitioned by time (a partitioned table cannot
-   hold a unique index on event_id alone);
-3. staged rows whose content differs from the winner's go to raw.event_conflicts;
+1. binary COPY of every valid occurrence's (event_id, content_hash, is_first)
+   into a temporary staging table;
+2. `INSERT ... ON CONFLICT DO NOTHING` of the first occurrences into the
+   `raw.event_ids` ledger: first write wins, also against a concurrent
+   consumer, because the ledger's primary key is global while `raw.events` is
+   partitioned by time (a partitioned table cannot hold a unique index on
+   event_id alone);
+3. if every staged id was new (the common case) the full rows are binary-COPYed
+   straight into `raw.events`, written once; otherwise they are COPYed into a
+   second staging table, the claimed first occurrences are inserted from it,
+   and rows whose content differs from the winner's go to raw.event_conflicts;
 4. rejects and the batch record.
 Never row-by-row INSERTs for events.
 
@@ -17,7 +21,7 @@ natively range-partitioned by month with partitions created on demand.
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
 
 import psycopg
 
@@ -26,25 +30,25 @@ from ingestion.landing import Batch, Counts, PreparedBatch
 from ingestion.sinks.base import EventSink
 from ingestion.warehouse import WarehouseConfig, connect_postgres
 
-_STAGE_COLUMNS = (
-    "is_first, event_id, customer_id, metric, event_ts, quantity, properties, "
-    "properties_text, properties_num, content_hash, origin"
+_ID_TYPES = ["text", "bytea", "bool"]
+_EVENT_COLUMNS = (
+    "event_id, customer_id, metric, event_ts, quantity, properties_text, properties_num, "
+    "content_hash, origin, batch_id, landed_at"
 )
-_STAGE_TYPES = [
-    "bool",
-    "text",
-    "text",
-    "text",
+_EVENT_TYPES = [
+    "text", "text", "text", "timestamp", "numeric", "jsonb", "jsonb", "bytea", "text", "text",
     "timestamp",
-    "numeric",
-    "text",
-    "text",
-    "text",
-    "bytea",
-    "text",
-]
+]  # fmt: skip
 _SCHEMA_LOCK = 7_171_001  # advisory lock ids: schema creation, partition creation
 _PARTITION_LOCK = 7_171_002
+
+
+@dataclass(frozen=True)
+class PostgresPayload:
+    """Binary COPY streams of one batch: the ids to claim, and the full rows."""
+
+    ids: bytes
+    events: bytes
 
 
 class PostgresSink(EventSink):
@@ -66,68 +70,67 @@ class PostgresSink(EventSink):
             exists = self.conn.execute("SELECT to_regclass('raw.events') IS NOT NULL").fetchone()
             if not exists or not exists[0]:
                 _create_events_table(self.conn, self.timescale)
-            _create_stage(self.conn)
+            _create_stages(self.conn)
 
     def write(self, batch: PreparedBatch) -> Counts:
         if not self.timescale:
             self._ensure_partitions(batch.months)
+        payload = batch.payload
+        assert isinstance(payload, PostgresPayload)
         counts = Counts(rejected=len(batch.rejects))
         with self.conn.transaction():
-            self.conn.execute("TRUNCATE pg_temp.stage_events")
             if batch.n_events:
-                self._copy_stage(batch)
-                counts.accepted = self._claim_and_insert(batch.batch_id, batch.landing_time)
-                if counts.accepted < batch.n_events:  # else every row was new: no conflict
-                    counts.conflicts = self._record_conflicts(batch.batch_id, batch.landing_time)
+                self._copy("pg_temp.stage_ids (event_id, content_hash, is_first)", payload.ids)
+                counts.accepted = self._claim(batch.batch_id)
+                if counts.accepted == batch.n_events:  # all new: write the rows once
+                    self._copy(f"raw.events ({_EVENT_COLUMNS})", payload.events)
+                else:
+                    self._copy(f"pg_temp.stage_events ({_EVENT_COLUMNS})", payload.events)
+                    self._insert_claimed(batch.batch_id)
+                    counts.conflicts = self._record_conflicts(batch)
                 counts.duplicates = batch.n_events - counts.accepted - counts.conflicts
             self._insert_rejects(batch)
             self.conn.execute(
                 "INSERT INTO raw.ingest_batches VALUES (%s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (batch_id) DO NOTHING",
-                (
-                    batch.batch_id,
-                    batch.source,
-                    batch.landing_time,
-                    counts.accepted,
-                    counts.duplicates,
-                    counts.conflicts,
-                    counts.rejected,
-                ),
-            )
+                (batch.batch_id, batch.source, batch.landing_time, counts.accepted,
+                 counts.duplicates, counts.conflicts, counts.rejected),
+            )  # fmt: skip
         return counts
 
     def close(self) -> None:
         self.conn.close()
 
-    def _copy_stage(self, batch: PreparedBatch) -> None:
-        cur = self.conn.cursor()
-        with cur.copy(
-            f"COPY pg_temp.stage_events ({_STAGE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-        ) as cp:
-            cp.write(batch.payload)  # already binary COPY data (encode_stage)
-        self.conn.execute("ANALYZE pg_temp.stage_events")
+    def _copy(self, target: str, data: bytes) -> None:
+        with self.conn.cursor().copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as cp:
+            cp.write(data)
 
-    def _claim_and_insert(self, batch_id: str, landed_at: datetime) -> int:
+    def _claim(self, batch_id: str) -> int:
         cur = self.conn.execute(
             """
-            WITH claimed AS (
-                INSERT INTO raw.event_ids (event_id, content_hash, batch_id)
-                SELECT event_id, content_hash, %(batch)s FROM pg_temp.stage_events WHERE is_first
-                ON CONFLICT (event_id) DO NOTHING
-                RETURNING event_id
-            )
-            INSERT INTO raw.events
-            SELECT s.event_id, s.customer_id, s.metric, s.event_ts, s.quantity,
-                   s.properties_text::jsonb, s.properties_num::jsonb,
-                   s.content_hash, s.origin, %(batch)s, %(landed)s
-            FROM pg_temp.stage_events s JOIN claimed c USING (event_id)
-            WHERE s.is_first
+            INSERT INTO raw.event_ids (event_id, content_hash, batch_id)
+            SELECT event_id, content_hash, %s FROM pg_temp.stage_ids WHERE is_first
+            ON CONFLICT (event_id) DO NOTHING
             """,
-            {"batch": batch_id, "landed": landed_at},
+            (batch_id,),
         )
         return cur.rowcount
 
-    def _record_conflicts(self, batch_id: str, landed_at: datetime) -> int:
+    def _insert_claimed(self, batch_id: str) -> None:
+        """Slow path: the first occurrence of each id this batch claimed."""
+        self.conn.execute(
+            f"""
+            INSERT INTO raw.events ({_EVENT_COLUMNS})
+            SELECT DISTINCT ON (s.event_id) {_EVENT_COLUMNS}
+            FROM pg_temp.stage_events s
+            WHERE EXISTS (SELECT 1 FROM raw.event_ids l
+                          WHERE l.event_id = s.event_id AND l.batch_id = %s)
+            ORDER BY s.event_id, s.seq
+            """,
+            (batch_id,),
+        )
+
+    def _record_conflicts(self, batch: PreparedBatch) -> int:
         row = self.conn.execute(
             """
             WITH differing AS (
@@ -137,13 +140,13 @@ class PostgresSink(EventSink):
             ), kept AS (
                 INSERT INTO raw.event_conflicts
                 SELECT event_id, content_hash, customer_id, metric, event_ts, quantity,
-                       properties::jsonb, origin, %(batch)s, %(landed)s
+                       properties_text, origin, %(batch)s, %(landed)s
                 FROM differing
                 ON CONFLICT (event_id, content_hash) DO NOTHING
             )
             SELECT count(*) FROM differing
             """,
-            {"batch": batch_id, "landed": landed_at},
+            {"batch": batch.batch_id, "landed": batch.landing_time},
         ).fetchone()
         return int(row[0]) if row else 0
 
@@ -154,19 +157,9 @@ class PostgresSink(EventSink):
             cur.executemany(
                 "INSERT INTO raw.rejected_events VALUES (%s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (origin, payload_hash) DO NOTHING",
-                [
-                    (
-                        r.origin,
-                        r.payload_hash,
-                        r.payload,
-                        r.rule,
-                        r.detail,
-                        batch.batch_id,
-                        batch.landing_time,
-                    )
-                    for r in batch.rejects
-                ],
-            )
+                [(r.origin, r.payload_hash, r.payload, r.rule, r.detail, batch.batch_id,
+                  batch.landing_time) for r in batch.rejects],
+            )  # fmt: skip
 
     def _ensure_partitions(self, months: set[tuple[int, int]]) -> None:
         missing = months - self._partitions
@@ -184,37 +177,36 @@ class PostgresSink(EventSink):
         self._partitions |= missing
 
 
-def encode_stage(batch: Batch) -> bytes:
-    """The batch's events as one binary COPY stream for pg_temp.stage_events.
+def encode_stage(batch: Batch) -> PostgresPayload:
+    """The batch as binary COPY streams (see PostgresPayload).
 
     Uses psycopg's C row formatter without a connection, so a worker process
     can encode while the main process talks to the server.
     """
+    ids = _encode(_ID_TYPES, zip(
+        (e.event_id for e in batch.events), (e.content_hash for e in batch.events),
+        batch.is_first, strict=True,
+    ))  # fmt: skip
+    events = _encode(_EVENT_TYPES, (
+        (e.event_id, e.customer_id, e.metric, e.event_ts, e.quantity, e.properties_text,
+         e.properties_num, e.content_hash, origin, batch.batch_id, batch.landing_time)
+        for e, origin in zip(batch.events, batch.origins, strict=True)
+    ))  # fmt: skip
+    return PostgresPayload(ids, events)
+
+
+def _encode(types: list[str], rows) -> bytes:
     from psycopg._copy_base import BinaryFormatter
     from psycopg.adapt import Transformer
 
     transformer = Transformer()
     transformer.set_dumper_types(
-        [psycopg.adapters.types[name].oid for name in _STAGE_TYPES], psycopg.pq.Format.BINARY
+        [psycopg.adapters.types[name].oid for name in types], psycopg.pq.Format.BINARY
     )
     formatter = BinaryFormatter(transformer)
     chunks = []
-    for event, origin, first in zip(batch.events, batch.origins, batch.is_first, strict=True):
-        chunk = formatter.write_row(
-            (
-                first,
-                event.event_id,
-                event.customer_id,
-                event.metric,
-                event.event_ts,
-                event.quantity,
-                event.properties,
-                event.properties_text,
-                event.properties_num,
-                event.content_hash,
-                origin,
-            )
-        )
+    for row in rows:
+        chunk = formatter.write_row(row)
         if chunk:
             chunks.append(bytes(chunk))
     chunks.append(bytes(formatter.end()))
@@ -249,13 +241,13 @@ def _create_events_table(conn: psycopg.Connection, timescale: bool) -> None:
     )
 
 
-def _create_stage(conn: psycopg.Connection) -> None:
+def _create_stages(conn: psycopg.Connection) -> None:
+    """Session-private staging tables; emptied at every commit."""
     conn.execute(
-        """
-        CREATE TEMP TABLE IF NOT EXISTS stage_events (
-            is_first boolean, event_id text, customer_id text, metric text,
-            event_ts timestamp, quantity numeric(21, 9), properties text,
-            properties_text text, properties_num text, content_hash bytea, origin text
-        )
-        """
+        "CREATE TEMP TABLE IF NOT EXISTS stage_ids"
+        " (event_id text, content_hash bytea, is_first boolean) ON COMMIT DELETE ROWS"
+    )
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS stage_events"
+        " (LIKE raw.events, seq bigserial) ON COMMIT DELETE ROWS"
     )
