@@ -7,9 +7,10 @@ Conventions that keep the two backends byte-identical:
 - timestamps are `TIMESTAMP` without zone, holding UTC (no session time zone
   can shift a date);
 - money and quantities are fixed-point decimals, never float;
-- the typed canonical properties are not stored: raw.events keeps the two
-  rendered maps rating needs (every JSON column parsed on landing costs ~10%
-  of the landing rate, measured); the content hash still tells `1` from `"1"`;
+- raw.events keeps only the two rendered property maps rating needs (every
+  JSON column parsed on landing costs ~10% of the landing rate, measured);
+  the typed properties are kept where a person compares two versions of an
+  event, raw.event_conflicts (and the content hash tells `1` from `"1"`);
 - property values are pre-rendered by Python into `properties_text` (the
   spec's text form of every value) and `properties_num` (plain decimals of the
   numeric-readable values), because the two engines print JSON numbers
@@ -44,7 +45,7 @@ CREATE TABLE IF NOT EXISTS raw.event_conflicts (
     metric        VARCHAR NOT NULL,
     event_ts      TIMESTAMP NOT NULL,
     quantity      DECIMAL(21, 9) NOT NULL,
-    properties_text {json} NOT NULL,  -- the conflicting event's properties, text form
+    properties    {json} NOT NULL,    -- the conflicting event's properties, typed
     origin        VARCHAR NOT NULL,
     batch_id      VARCHAR NOT NULL,
     detected_at   TIMESTAMP NOT NULL,

@@ -49,13 +49,13 @@ def run_demo(config: WarehouseConfig, data_dir: Path, events: int, seed: int) ->
         f"""
 ValueVerse demo finished in {seconds:.0f} s
   warehouse        {config.redacted()}
-  catalog          {sample_dir / 'catalog.yml'} (version {catalog.version})
-  events           {sample_dir / 'events.jsonl'}
+  catalog          {sample_dir / "catalog.yml"} (version {catalog.version})
+  events           {sample_dir / "events.jsonl"}
   landed           {counts.accepted:,} accepted, {counts.duplicates:,} duplicates,\
  {counts.conflicts:,} conflicts, {counts.rejected:,} rejected
                    (rejects: raw.rejected_events, conflicts: raw.event_conflicts)
   invoice lines    {rows:,} lines for periods ending by {as_of} -> {out}
-  query the marts  duckdb {config.duckdb_path or ''} -c "select * from marts.invoices limit 10"
+  query the marts  duckdb {config.duckdb_path or ""} -c "select * from marts.invoices limit 10"
 """
     )
     return 0

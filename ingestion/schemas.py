@@ -267,6 +267,11 @@ def _properties(doc: dict) -> tuple[str, str, str]:
         raise _Invalid("properties.null", "field properties is null")
     if not isinstance(props, dict):
         raise _Invalid("properties.type", "properties is not a JSON object")
+    if any("\x00" in k or (type(v) is str and "\x00" in v) for k, v in props.items()):
+        raise _Invalid(
+            "properties.nul_character",
+            "properties contain U+0000, which PostgreSQL text and jsonb cannot store",
+        )
     if all(type(v) is str for v in props.values()):  # the common case, one dumps
         texts_json = orjson.dumps(props, option=orjson.OPT_SORT_KEYS).decode()
         numeric = {k: plain_decimal(Decimal(v)) for k, v in props.items() if _is_decimal_text(v)}

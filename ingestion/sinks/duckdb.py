@@ -22,6 +22,7 @@ _STAGE_SCHEMA = pa.schema(
         ("metric", pa.string()),
         ("event_ts", pa.timestamp("us")),
         ("quantity", pa.decimal128(21, 9)),
+        ("properties", pa.string()),
         ("properties_text", pa.string()),
         ("properties_num", pa.string()),
         ("content_hash", pa.binary()),
@@ -132,7 +133,7 @@ class DuckDBSink(EventSink):
             """
             INSERT INTO raw.event_conflicts
             SELECT event_id, content_hash, customer_id, metric, event_ts, quantity,
-                   properties_text::JSON, origin, ?, ?
+                   properties::JSON, origin, ?, ?
             FROM differing ON CONFLICT DO NOTHING
             """,
             params,
@@ -162,6 +163,7 @@ def encode_stage(batch: Batch) -> pa.Table:
         [e.metric for e in events],
         [e.event_ts for e in events],
         [e.quantity for e in events],
+        [e.properties for e in events],
         [e.properties_text for e in events],
         [e.properties_num for e in events],
         [e.content_hash for e in events],

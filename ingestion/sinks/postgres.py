@@ -30,13 +30,16 @@ from ingestion.landing import Batch, Counts, PreparedBatch
 from ingestion.sinks.base import EventSink
 from ingestion.warehouse import WarehouseConfig, connect_postgres
 
-_ID_TYPES = ["text", "bytea", "bool"]
+# jsonb columns travel as "bytea": its dumper passes bytes through, and we send
+# jsonb's binary wire format (version byte 1 + JSON text) ourselves, because
+# psycopg's jsonb dumper would serialize our already-serialized JSON again.
+_ID_TYPES = ["text", "bytea", "bool", "bytea"]
 _EVENT_COLUMNS = (
     "event_id, customer_id, metric, event_ts, quantity, properties_text, properties_num, "
     "content_hash, origin, batch_id, landed_at"
 )
 _EVENT_TYPES = [
-    "text", "text", "text", "timestamp", "numeric", "jsonb", "jsonb", "bytea", "text", "text",
+    "text", "text", "text", "timestamp", "numeric", "bytea", "bytea", "bytea", "text", "text",
     "timestamp",
 ]  # fmt: skip
 _SCHEMA_LOCK = 7_171_001  # advisory lock ids: schema creation, partition creation
@@ -80,7 +83,9 @@ class PostgresSink(EventSink):
         counts = Counts(rejected=len(batch.rejects))
         with self.conn.transaction():
             if batch.n_events:
-                self._copy("pg_temp.stage_ids (event_id, content_hash, is_first)", payload.ids)
+                self._copy(
+                    "pg_temp.stage_ids (event_id, content_hash, is_first, properties)", payload.ids
+                )
                 counts.accepted = self._claim(batch.batch_id)
                 if counts.accepted == batch.n_events:  # all new: write the rows once
                     self._copy(f"raw.events ({_EVENT_COLUMNS})", payload.events)
@@ -134,13 +139,16 @@ class PostgresSink(EventSink):
         row = self.conn.execute(
             """
             WITH differing AS (
-                SELECT s.* FROM pg_temp.stage_events s
+                SELECT s.*, (SELECT i.properties FROM pg_temp.stage_ids i
+                             WHERE i.event_id = s.event_id AND i.content_hash = s.content_hash
+                             LIMIT 1) AS typed_properties
+                FROM pg_temp.stage_events s
                 JOIN raw.event_ids l USING (event_id)
                 WHERE l.content_hash <> s.content_hash
             ), kept AS (
                 INSERT INTO raw.event_conflicts
                 SELECT event_id, content_hash, customer_id, metric, event_ts, quantity,
-                       properties_text, origin, %(batch)s, %(landed)s
+                       typed_properties, origin, %(batch)s, %(landed)s
                 FROM differing
                 ON CONFLICT (event_id, content_hash) DO NOTHING
             )
@@ -183,16 +191,21 @@ def encode_stage(batch: Batch) -> PostgresPayload:
     Uses psycopg's C row formatter without a connection, so a worker process
     can encode while the main process talks to the server.
     """
-    ids = _encode(_ID_TYPES, zip(
-        (e.event_id for e in batch.events), (e.content_hash for e in batch.events),
-        batch.is_first, strict=True,
+    ids = _encode(_ID_TYPES, (
+        (e.event_id, e.content_hash, first, _jsonb(e.properties))
+        for e, first in zip(batch.events, batch.is_first, strict=True)
     ))  # fmt: skip
     events = _encode(_EVENT_TYPES, (
-        (e.event_id, e.customer_id, e.metric, e.event_ts, e.quantity, e.properties_text,
-         e.properties_num, e.content_hash, origin, batch.batch_id, batch.landing_time)
+        (e.event_id, e.customer_id, e.metric, e.event_ts, e.quantity, _jsonb(e.properties_text),
+         _jsonb(e.properties_num), e.content_hash, origin, batch.batch_id, batch.landing_time)
         for e, origin in zip(batch.events, batch.origins, strict=True)
     ))  # fmt: skip
     return PostgresPayload(ids, events)
+
+
+def _jsonb(text: str) -> bytes:
+    """jsonb's binary wire format: version 1, then the JSON text."""
+    return b"\x01" + text.encode()
 
 
 def _encode(types: list[str], rows) -> bytes:
@@ -244,8 +257,8 @@ def _create_events_table(conn: psycopg.Connection, timescale: bool) -> None:
 def _create_stages(conn: psycopg.Connection) -> None:
     """Session-private staging tables; emptied at every commit."""
     conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS stage_ids"
-        " (event_id text, content_hash bytea, is_first boolean) ON COMMIT DELETE ROWS"
+        "CREATE TEMP TABLE IF NOT EXISTS stage_ids (event_id text, content_hash bytea,"
+        " is_first boolean, properties jsonb) ON COMMIT DELETE ROWS"
     )
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS stage_events"

@@ -22,7 +22,7 @@ import psycopg
 from ingestion import ddl
 from ingestion.files import iter_lines, load_files
 from ingestion.landing import Batch
-from ingestion.sinks.postgres import PostgresSink
+from ingestion.sinks.postgres import _EVENT_TYPES, PostgresSink, _jsonb
 from ingestion.warehouse import resolve
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -61,8 +61,8 @@ def raw_copy(url: str, path: Path) -> tuple[float, int]:
             e.metric,
             e.event_ts,
             e.quantity,
-            e.properties_text,
-            e.properties_num,
+            _jsonb(e.properties_text),
+            _jsonb(e.properties_num),
             e.content_hash,
             origin,
             batch.batch_id,
@@ -70,19 +70,7 @@ def raw_copy(url: str, path: Path) -> tuple[float, int]:
         )
         for e, origin in zip(batch.events, batch.origins, strict=True)
     ]
-    types = [
-        "text",
-        "text",
-        "text",
-        "timestamp",
-        "numeric",
-        "jsonb",
-        "jsonb",
-        "bytea",
-        "text",
-        "text",
-        "timestamp",
-    ]
+    types = _EVENT_TYPES  # the sink's own wire types (jsonb sent in its binary format)
     with psycopg.connect(url) as conn:
         conn.execute(f"CREATE TABLE raw_copy ({ddl.postgres_events_columns()})")
         conn.commit()

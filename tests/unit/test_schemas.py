@@ -895,3 +895,23 @@ def test_scenario_07_duplicate_and_conflict() -> None:
     assert ev[1].content_hash != ev[5].content_hash  # conflict
     assert (ev[1].quantity, ev[5].quantity) == (Decimal(50), Decimal(5000))
     assert [e.quantity for e in ev[:4]] == [Decimal(100), Decimal(50), Decimal(70), Decimal(70)]
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [{"p": "a\u0000b"}, {"a\u0000": "x"}, {"ok": "x", "p": "\u0000"}],
+)
+def test_property_with_nul_character_rejected(properties: dict) -> None:
+    """U+0000 cannot be stored by PostgreSQL text/jsonb: rejected on every backend alike."""
+    line = json.dumps(
+        {
+            "event_id": "e1",
+            "customer_id": "c1",
+            "metric": "m",
+            "timestamp": "2026-10-01T00:00:00Z",
+            "properties": properties,
+        }
+    ).encode()
+    result = validate(line, datetime(2026, 11, 1))
+    assert isinstance(result, Reject)
+    assert result.rule == "properties.nul_character"
