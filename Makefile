@@ -12,12 +12,13 @@ BENCH_EVENTS ?= 1000000
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install postgres test lint demo bench clean
+.PHONY: help install postgres test lint demo bench docs clean
 
 help:
 	@echo "make demo   - install, then run the pipeline end to end on an embedded DuckDB"
 	@echo "make test   - install, start PostgreSQL if needed, run lint and the whole test suite"
 	@echo "make bench  - landing benchmark: 1M events into PostgreSQL vs raw binary COPY"
+	@echo "make docs   - dbt docs generate (models, tests, lineage) for the configured warehouse"
 	@echo "make clean  - remove the virtualenv, generated data and dbt output"
 
 $(UV):
@@ -50,11 +51,18 @@ demo: install
 	VALUEVERSE_WAREHOUSE=$${VALUEVERSE_WAREHOUSE:-duckdb://$(CURDIR)/$(DATA)/valueverse.duckdb} \
 	  $(BIN)/valueverse demo --data-dir $(DATA) --events $(DEMO_EVENTS)
 
-$(DATA)/sample-$(BENCH_EVENTS)/events.jsonl: | install
-	$(BIN)/valueverse sample generate --out-dir $(DATA)/sample-$(BENCH_EVENTS) --events $(BENCH_EVENTS)
+$(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl: | install
+	$(BIN)/valueverse sample generate --out-dir $(DATA)/sample-$(BENCH_EVENTS)-42 --events $(BENCH_EVENTS)
 
-bench: install postgres $(DATA)/sample-$(BENCH_EVENTS)/events.jsonl
-	$(BIN)/python tests/bench/bench_landing.py $(DATA)/sample-$(BENCH_EVENTS)/events.jsonl --admin-url $(PG_ADMIN_URL)
+# Landing (issue figures: events/s vs raw COPY), then dbt build times (1M on both
+# backends, incremental after +1%, and 10M on DuckDB). Takes ~10 minutes.
+bench: install postgres $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl
+	$(BIN)/python tests/bench/bench_landing.py $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl --admin-url $(PG_ADMIN_URL)
+	$(BIN)/python tests/bench/bench_build.py --data $(DATA) --events $(BENCH_EVENTS) --ten-million --admin-url $(PG_ADMIN_URL)
+
+docs: install
+	VALUEVERSE_WAREHOUSE=$${VALUEVERSE_WAREHOUSE:-duckdb://$(CURDIR)/$(DATA)/valueverse.duckdb} \
+	  $(BIN)/valueverse docs
 
 clean:
 	rm -rf $(VENV) .uv $(DATA) dbt/target dbt/logs *.egg-info

@@ -105,6 +105,12 @@ def cmd_analysts_grant(args: argparse.Namespace, config: WarehouseConfig) -> int
     return 0
 
 
+def cmd_docs(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.dbt_docs import generate_docs
+
+    return generate_docs(config)
+
+
 def cmd_demo(args: argparse.Namespace, config: WarehouseConfig) -> int:
     from ingestion.demo import run_demo
 
@@ -171,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--role", default="analyst")
     p.set_defaults(func=cmd_analysts_grant)
+
+    p = groups.add_parser("docs", help="generate dbt's documentation site for the models")
+    p.set_defaults(func=cmd_docs)
 
     p = groups.add_parser("demo", help="generate sample data and run the pipeline end to end")
     p.add_argument("--data-dir", default=".data", help="where samples and outputs go")

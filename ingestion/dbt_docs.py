@@ -1,0 +1,30 @@
+"""`valueverse docs`: dbt's documentation site (models, columns, tests, lineage).
+
+Generated against the configured warehouse so the catalog shows real column
+types; served by `dbt docs serve` or opened as static files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from datetime import UTC, datetime
+
+from ingestion.rating import DBT_DIR, dbt_args, dbt_env
+from ingestion.warehouse import WarehouseConfig
+
+
+def generate_docs(config: WarehouseConfig) -> int:
+    os.environ.update(dbt_env(config))
+    from dbt.cli.main import dbtRunner
+
+    args = dbt_args(config, "docs", datetime.now(UTC).date())
+    with contextlib.redirect_stdout(sys.stderr):
+        result = dbtRunner().invoke([args[0], "generate", *args[1:]])
+    if not result.success:
+        print("valueverse: dbt docs generate failed (see the log above)", file=sys.stderr)
+        return 1
+    site = DBT_DIR / "target" / config.kind / "index.html"
+    print(f"dbt docs: {site}  (serve: cd dbt && dbt docs serve --target-path target/{config.kind})")
+    return 0
