@@ -58,6 +58,7 @@ $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl: | install
 # backends, incremental after +1%, and 10M on DuckDB). Takes ~10 minutes.
 bench: install postgres $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl
 	$(BIN)/python tests/bench/bench_landing.py $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl --admin-url $(PG_ADMIN_URL)
+	$(BIN)/python tests/bench/bench_kafka.py --events-file $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl --admin-url $(PG_ADMIN_URL)
 	$(BIN)/python tests/bench/bench_build.py --data $(DATA) --events $(BENCH_EVENTS) --ten-million --admin-url $(PG_ADMIN_URL)
 
 docs: install

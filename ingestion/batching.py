@@ -1,0 +1,134 @@
+"""Pure batching and commit policy of the Kafka consumer: no I/O, unit-tested.
+
+Why a separate module: the hard part of a consumer is *when* to cut a batch,
+*which* offsets a written batch allows to commit, and *how long* to wait before
+retrying the warehouse. Keeping those decisions free of Kafka and SQL makes
+them testable in microseconds (tests/unit/test_batching.py); consumer.py only
+wires them to the real clients (arroyo's split between strategy and I/O).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TopicPartitionKey = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """Cut a batch at `max_messages`, `max_bytes`, or `max_wait` seconds after its first message.
+
+    Size bounds the transaction (memory, lock time); time bounds the latency of
+    a quiet topic, so a trickle of events still lands within `max_wait`.
+    """
+
+    max_messages: int = 50_000
+    max_bytes: int = 64 * 1024 * 1024
+    max_wait: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_messages < 1 or self.max_bytes < 1 or self.max_wait < 0:
+            raise ValueError("batch limits must be positive")
+
+
+@dataclass
+class OpenBatch:
+    """The messages collected since the last cut: counts and the offsets they cover."""
+
+    policy: BatchPolicy
+    started: float | None = None  # monotonic time of the first message
+    messages: int = 0
+    size: int = 0
+    next_offsets: dict[TopicPartitionKey, int] = field(default_factory=dict)
+
+    def add(self, topic: str, partition: int, offset: int, n_bytes: int, now: float) -> None:
+        if self.started is None:
+            self.started = now
+        self.messages += 1
+        self.size += n_bytes
+        key = (topic, partition)
+        # Kafka delivers a partition in order, but keep the max to be safe on replays.
+        self.next_offsets[key] = max(self.next_offsets.get(key, 0), offset + 1)
+
+    def is_full(self) -> bool:
+        return self.messages >= self.policy.max_messages or self.size >= self.policy.max_bytes
+
+    def is_due(self, now: float) -> bool:
+        """Full, or old enough that latency says write it now."""
+        if not self.messages:
+            return False
+        assert self.started is not None
+        return self.is_full() or now - self.started >= self.policy.max_wait
+
+    def time_left(self, now: float) -> float:
+        """How long the next poll may block without making this batch late."""
+        if self.started is None:
+            return self.policy.max_wait
+        return max(0.0, self.policy.max_wait - (now - self.started))
+
+    def cut(self) -> dict[TopicPartitionKey, int]:
+        """Close the batch: return the offsets to commit once it is written, and reset."""
+        offsets = self.next_offsets
+        self.started, self.messages, self.size, self.next_offsets = None, 0, 0, {}
+        return offsets
+
+
+def merge_offsets(
+    committed: dict[TopicPartitionKey, int], written: dict[TopicPartitionKey, int]
+) -> dict[TopicPartitionKey, int]:
+    """Offsets to commit after `written` landed: never moves a partition backwards."""
+    merged = dict(committed)
+    for key, offset in written.items():
+        merged[key] = max(merged.get(key, 0), offset)
+    return merged
+
+
+@dataclass
+class Backoff:
+    """Exponential back-off for an unavailable warehouse: initial, doubling, capped.
+
+    The same batch is retried until it lands: skipping it would lose events,
+    and committing past it would make the loss permanent.
+    """
+
+    initial: float = 0.2
+    factor: float = 2.0
+    cap: float = 10.0
+    attempts: int = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.cap, self.initial * self.factor**self.attempts)
+        self.attempts += 1
+        return delay
+
+    def reset(self) -> None:
+        self.attempts = 0
+
+
+@dataclass
+class IdleTracker:
+    """`--until-idle`: done when every assigned partition has reported its end.
+
+    A partition leaves the "at end" set as soon as a message of it arrives, and
+    re-enters it with the next end-of-partition event; an empty assignment is
+    never idle (the group has not given us anything yet).
+    """
+
+    assigned: set[TopicPartitionKey] = field(default_factory=set)
+    at_end: set[TopicPartitionKey] = field(default_factory=set)
+
+    def assign(self, keys: list[TopicPartitionKey]) -> None:
+        self.assigned |= set(keys)
+
+    def revoke(self, keys: list[TopicPartitionKey]) -> None:
+        self.assigned -= set(keys)
+        self.at_end -= set(keys)
+
+    def message(self, key: TopicPartitionKey) -> None:
+        self.at_end.discard(key)
+
+    def end_of_partition(self, key: TopicPartitionKey) -> None:
+        self.at_end.add(key)
+
+    def idle(self) -> bool:
+        return bool(self.assigned) and self.assigned <= self.at_end

@@ -1,0 +1,545 @@
+"""The Kafka ingestion service: `valueverse ingest run`.
+
+poll -> batch -> validate + encode (worker processes) -> dead letters (flushed)
+-> sink.write (one warehouse transaction) -> commit the batch's offsets.
+
+Exactly-once *effect* without Kafka transactions: offsets are committed only
+after the warehouse transaction that holds a batch has committed, so a crash
+replays at most the unwritten tail; the replay is harmless because the sink's
+first-write-wins ledger dedups events by event_id and stores rejects keyed by
+(origin, payload hash), and origins are `kafka:<topic>/<partition>/<offset>`.
+Messages are validated by `Batch.add`, exactly as `events load` does for files.
+
+Threads and processes: validation and COPY encoding are pure Python
+(GIL-bound), so worker processes prepare batches; a writer thread writes them
+to the warehouse strictly in the order they were cut (the database call
+releases the GIL) while the main thread keeps polling. All consumer calls
+(poll, commit, rebalance) stay on the main thread: it commits the offsets the
+writer reports as landed. Offsets only ever move forward and first-write-wins
+follows partition order.
+Model: getsentry/arroyo (a strategy per step, commit only what is done).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from ingestion import metrics
+from ingestion.batching import (
+    Backoff,
+    BatchPolicy,
+    IdleTracker,
+    OpenBatch,
+    TopicPartitionKey,
+    merge_offsets,
+)
+from ingestion.dlq import DeadLetterError, DeadLetters
+from ingestion.landing import Batch, Counts, PreparedBatch
+from ingestion.sinks.base import EventSink, open_sink
+from ingestion.warehouse import WarehouseConfig, WarehouseError
+
+log = logging.getLogger("valueverse.ingest")
+# librdkafka's own log lines go through this logger (JSON, not raw stderr lines)
+kafka_log = logging.getLogger("valueverse.kafka")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Where to read and write; from the environment (see .env.example)."""
+
+    bootstrap: str
+    topic: str = "usage-events"
+    dlq_topic: str = "usage-events-dlq"
+    group: str = "valueverse-ingest"
+    partitions: int = 6  # for topics this service creates itself
+    extra: dict[str, Any] = field(default_factory=dict)  # librdkafka overrides
+
+    @classmethod
+    def from_env(cls, bootstrap: str | None = None, **overrides: Any) -> KafkaSettings:
+        servers = bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+        if not servers:
+            raise WarehouseError("KAFKA_BOOTSTRAP_SERVERS is not set (host:port of the brokers)")
+        extra: dict[str, Any] = {}
+        for key in ("session.timeout.ms", "heartbeat.interval.ms"):
+            env = "VALUEVERSE_KAFKA_" + key.replace(".", "_").upper()
+            if os.environ.get(env):
+                extra[key] = int(os.environ[env])
+        values: dict[str, Any] = {
+            "bootstrap": servers,
+            "topic": os.environ.get("VALUEVERSE_TOPIC") or "usage-events",
+            "dlq_topic": os.environ.get("VALUEVERSE_DLQ_TOPIC") or "usage-events-dlq",
+            "group": os.environ.get("VALUEVERSE_GROUP") or "valueverse-ingest",
+            "partitions": int(os.environ.get("VALUEVERSE_TOPIC_PARTITIONS") or 6),
+            "extra": extra,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+def ensure_topics(settings: KafkaSettings, topics: list[str]) -> None:
+    """Create missing topics (`settings.partitions` partitions); existing ones are kept."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    conf: dict[str, Any] = {"bootstrap.servers": settings.bootstrap, "logger": kafka_log}
+    admin = AdminClient(conf)
+    existing = admin.list_topics(timeout=10).topics
+    missing = [NewTopic(t, settings.partitions, 1) for t in topics if t not in existing]
+    if not missing:
+        return
+    for topic, future in admin.create_topics(missing, operation_timeout=10).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+        log.info("created topic", extra={"topic": topic, "partitions": settings.partitions})
+
+
+def prepare_messages(
+    kind: str, topic: str, values: list[bytes], partitions: list[int], offsets: list[int]
+) -> tuple[PreparedBatch, datetime | None]:
+    """Validate and encode one batch of messages (runs in a worker process).
+
+    Returns the sink-ready batch and its newest event timestamp (for metrics).
+    """
+    batch = Batch(source=f"kafka:{topic}")
+    prefix = f"kafka:{topic}/"
+    for value, partition, offset in zip(values, partitions, offsets, strict=True):
+        batch.add(value, f"{prefix}{partition}/{offset}")
+    newest = max((e.event_ts for e in batch.events), default=None)
+    return batch.prepare(kind), newest
+
+
+def _warm_up() -> int:
+    return os.getpid()
+
+
+class Abandoned(Exception):
+    """A stop was requested while a batch could not be written: leave it uncommitted."""
+
+
+@dataclass
+class _Pending:
+    """A cut batch: being prepared (future) or prepared, with the offsets it covers."""
+
+    result: Future[tuple[PreparedBatch, datetime | None]]
+    offsets: dict[TopicPartitionKey, int]
+    started: float
+    messages: int
+
+
+_TRANSIENT: tuple[type[BaseException], ...] = (WarehouseError, DeadLetterError, OSError)
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    errors = list(_TRANSIENT)
+    try:
+        import psycopg
+
+        errors += [psycopg.OperationalError, psycopg.InterfaceError]
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import duckdb
+
+        errors += [duckdb.IOException]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+class IngestService:
+    """One consumer-group member landing the usage topic into the warehouse."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        warehouse: WarehouseConfig,
+        policy: BatchPolicy | None = None,
+        workers: int | None = None,
+        poll_batch: int = 5_000,
+    ) -> None:
+        self.settings = settings
+        self.warehouse = warehouse
+        self.policy = policy or BatchPolicy()
+        self.workers = workers if workers is not None else default_workers()
+        self.poll_batch = poll_batch
+        self.total = Counts()
+        self.stopping = False
+        self.transient = _transient_errors()
+        self._open = OpenBatch(self.policy)
+        self._values: list[bytes] = []
+        self._partitions: list[int] = []
+        self._offsets: list[int] = []
+        # cut batches, in order, for the writer thread; bounded so memory stays flat
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._slots = threading.Semaphore(max(1, self.workers) + 1)
+        self._writer: threading.Thread | None = None
+        self._writer_error: BaseException | None = None
+        # offsets of written batches, committed by the main thread (librdkafka's
+        # synchronous commit from another thread waits for the main thread's poll)
+        self._written: dict[TopicPartitionKey, int] = {}
+        self._committed: dict[TopicPartitionKey, int] = {}
+        self._written_lock = threading.Lock()
+        self._lag_updated = 0.0
+        self._idle = IdleTracker()
+        self._pool: ProcessPoolExecutor | None = None
+        self._sink: EventSink | None = None
+        self._consumer: Consumer | None = None
+        self._dlq: DeadLetters | None = None
+        self._newest = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def request_stop(self, *_args: object) -> None:
+        """Signal handler: finish (or abandon) the current batch, then exit cleanly."""
+        if not self.stopping:
+            log.info("stop requested: finishing the current batch")
+        self.stopping = True
+
+    def run(self, until_idle: bool = False) -> Counts:
+        if self.workers > 1:  # fork the workers before any Kafka/DB thread or socket exists
+            context = multiprocessing.get_context("fork")
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self._pool.submit(_warm_up).result()
+        try:
+            ensure_topics(self.settings, [self.settings.topic, self.settings.dlq_topic])
+            self._sink = self._retry(lambda: open_sink(self.warehouse), "open warehouse")
+            self._dlq = DeadLetters(
+                self.settings.bootstrap, self.settings.dlq_topic, {"logger": kafka_log}
+            )
+            self._consumer = Consumer(self._consumer_config())
+            self._consumer.subscribe(
+                [self.settings.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )  # fmt: skip
+            log.info(
+                "consuming",
+                extra={"topic": self.settings.topic, "group": self.settings.group,
+                       "warehouse": self.warehouse.redacted(), "workers": self.workers},
+            )  # fmt: skip
+            self._writer = threading.Thread(target=self._write_loop, name="writer", daemon=True)
+            self._writer.start()
+            self._loop(until_idle)
+        except Abandoned:
+            log.warning("stopped with an unwritten batch: its offsets were not committed")
+        finally:
+            self._shutdown()
+        return self.total
+
+    def _consumer_config(self) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.settings.bootstrap,
+            "group.id": self.settings.group,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+            "fetch.wait.max.ms": 100,  # an idle partition reports its end quickly
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            "queued.max.messages.kbytes": 256 * 1024,
+            "logger": kafka_log,
+            **self.settings.extra,
+        }
+
+    def _shutdown(self) -> None:
+        """Close everything; drop the client objects so their threads stop now."""
+        if self._writer is not None:
+            self.stopping = True  # a batch still failing now is abandoned, uncommitted
+            self._queue.put(None)
+            self._writer.join(timeout=60)
+            self._writer = None
+        if self._consumer is not None:
+            try:
+                self._consumer.close()
+            except (KafkaException, RuntimeError) as exc:
+                log.warning("consumer close failed", extra={"error": str(exc)})
+            self._consumer = None
+        if self._dlq is not None:
+            self._dlq.close()
+            self._dlq = None
+        if self._sink is not None:
+            try:
+                self._sink.close()
+            except self.transient:
+                pass
+            self._sink = None
+        if self._pool is not None:
+            # wait: an un-joined pool races the interpreter's exit hook (EBADF noise)
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    # ------------------------------------------------------------------ the loop
+
+    def _loop(self, until_idle: bool) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        eof = KafkaError._PARTITION_EOF
+        while not self.stopping:
+            timeout = min(0.5, self._open.time_left(time.monotonic()))
+            messages = consumer.consume(num_messages=self.poll_batch, timeout=timeout)
+            now = time.monotonic()
+            consumed = 0
+            for msg in messages:
+                err = msg.error()
+                if err is not None:
+                    if err.code() == eof:
+                        self._idle.end_of_partition((msg.topic() or "", msg.partition() or 0))
+                    elif err.fatal():
+                        raise KafkaException(err)
+                    else:
+                        log.warning("kafka error", extra={"error": str(err)})
+                    continue
+                self._add(msg, now)
+                consumed += 1
+            metrics.CONSUMED.inc(consumed)
+            if self._writer_error is not None:
+                raise self._writer_error
+            self._commit_written(asynchronous=True)
+            if now - self._lag_updated >= 1.0:
+                self._update_lag()
+                self._lag_updated = now
+            if self._open.is_due(now):
+                self._cut()
+            if until_idle and self._idle.idle():
+                self._cut()
+                self._drain()
+                if self._idle.idle():  # nothing arrived while we wrote
+                    return
+        self._cut()  # stopping: finish what was polled, or abandon it (Abandoned)
+        self._drain()
+
+    def _add(self, msg: Any, now: float) -> None:
+        value = msg.value() or b""
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        self._values.append(value)
+        self._partitions.append(partition)
+        self._offsets.append(offset)
+        self._open.add(topic, partition, offset, len(value), now)
+        self._idle.message((topic, partition))
+        if self._open.is_full():
+            self._cut()
+
+    def _cut(self) -> None:
+        """Close the open batch and hand it to a worker (or prepare it inline)."""
+        if not self._open.messages:
+            return
+        started = self._open.started or time.monotonic()
+        messages = self._open.messages
+        offsets = self._open.cut()
+        args = (self._sink_kind(), self.settings.topic, self._values, self._partitions,
+                self._offsets)  # fmt: skip
+        self._values, self._partitions, self._offsets = [], [], []
+        future: Future[tuple[PreparedBatch, datetime | None]]
+        if self._pool is not None:
+            future = self._pool.submit(prepare_messages, *args)
+        else:
+            future = Future()
+            future.set_result(prepare_messages(*args))
+        while not self._slots.acquire(timeout=0.1):  # back-pressure from the writer
+            if self._writer_error is not None:
+                raise self._writer_error
+        self._queue.put(_Pending(future, offsets, started, messages))
+
+    def _sink_kind(self) -> str:
+        return self._sink.kind if self._sink is not None else self.warehouse.kind
+
+    def _write_loop(self) -> None:
+        """The writer thread: batches strictly in cut order; after a failure, none.
+
+        Warehouse and broker calls release the GIL, so the main thread keeps
+        polling and feeding the workers while a batch is being written.
+        """
+        while (item := self._queue.get()) is not None:
+            try:
+                if self._writer_error is None:
+                    self._write(item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                self._writer_error = exc
+            finally:
+                self._slots.release()
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def _drain(self) -> None:
+        """Wait until every cut batch is written (raises what the writer raised)."""
+        self._queue.join()
+        self._commit_written(asynchronous=False)
+        if self._writer_error is not None:
+            raise self._writer_error
+
+    def _write(self, item: _Pending) -> None:
+        """Dead letters, then the warehouse transaction, then (only then) the offsets."""
+        t0 = time.monotonic()
+        prepared, newest = item.result.result()
+        dlq = self._dlq
+        assert dlq is not None
+        t1 = time.monotonic()
+        self._retry(lambda: dlq.send(prepared.rejects), "dead-letter produce")
+        t2 = time.monotonic()
+        counts = self._retry(lambda: self._sink_write(prepared), "warehouse write")
+        t3 = time.monotonic()
+        with self._written_lock:  # the main thread commits these (see _commit_written)
+            self._written = merge_offsets(self._written, item.offsets)
+        t4 = time.monotonic()
+        self.total += counts
+        metrics.BATCHES.inc()
+        metrics.LANDED.inc(counts.accepted)
+        metrics.DUPLICATES.inc(counts.duplicates)
+        metrics.CONFLICTS.inc(counts.conflicts)
+        metrics.REJECTED.inc(counts.rejected)
+        metrics.BATCH_LATENCY.observe(time.monotonic() - item.started)
+        if newest is not None and counts.accepted:
+            self._newest = max(self._newest, metrics.epoch(newest))
+            metrics.NEWEST_EVENT.set(self._newest)
+        log.info(
+            "batch landed",
+            extra={"batch_id": prepared.batch_id, "messages": item.messages,
+                   **counts.as_dict(), "wait_prepare_s": round(t1 - t0, 3),
+                   "dlq_s": round(t2 - t1, 3), "write_s": round(t3 - t2, 3),
+                   "age_s": round(t4 - item.started, 3),
+                   "offsets": {f"{t}/{p}": o for (t, p), o in sorted(item.offsets.items())}},
+        )  # fmt: skip
+
+    def _sink_write(self, prepared: PreparedBatch) -> Counts:
+        if self._sink is None:
+            self._sink = open_sink(self.warehouse)
+        try:
+            return self._sink.write(prepared)
+        except self.transient:
+            sink, self._sink = self._sink, None  # reconnect on the next attempt
+            try:
+                sink.close()
+            except Exception:  # noqa: BLE001 - the connection is already broken
+                pass
+            raise
+
+    def _retry(self, action: Callable[[], T], what: str) -> T:
+        """Run `action` until it succeeds, backing off (capped at 10 s); never skip it.
+
+        Once a stop is requested, a failure abandons the batch instead (its
+        offsets stay uncommitted, so the next run lands it).
+        """
+        backoff = Backoff()
+        while True:
+            try:
+                return action()
+            except self.transient as exc:
+                if self.stopping:
+                    raise Abandoned(what) from exc
+                delay = backoff.next_delay()
+                metrics.WAREHOUSE_RETRIES.inc()
+                log.warning(
+                    f"{what} failed, retrying",
+                    extra={"error": str(exc).splitlines()[0] if str(exc) else repr(exc),
+                           "retry_in_s": delay, "attempt": backoff.attempts},
+                )  # fmt: skip
+                deadline = time.monotonic() + delay
+                while time.monotonic() < deadline and not self.stopping:
+                    time.sleep(0.05)
+
+    def _commit_written(self, asynchronous: bool) -> None:
+        """Commit the offsets of every batch the writer has landed (main thread only)."""
+        assert self._consumer is not None
+        with self._written_lock:
+            new = {k: o for k, o in self._written.items() if self._committed.get(k, -1) < o}
+        if not new:
+            return
+        tps = [TopicPartition(t, p, o) for (t, p), o in sorted(new.items())]
+        try:
+            if asynchronous:
+                self._consumer.commit(offsets=tps, asynchronous=True)
+            else:
+                self._consumer.commit(offsets=tps, asynchronous=False)
+            self._committed = merge_offsets(self._committed, new)
+        except KafkaException as exc:
+            # The batches are in the warehouse; a replay of them counts as duplicates.
+            log.warning("offset commit failed", extra={"error": str(exc)})
+
+    def _update_lag(self) -> None:
+        """Lag from the high watermarks cached with fetches (Tansu's ListOffsets is wrong)."""
+        consumer = self._consumer
+        assert consumer is not None
+        try:
+            assignment = consumer.assignment()
+            for tp in consumer.position(assignment):
+                _low, high = consumer.get_watermark_offsets(tp, cached=True)
+                if high >= 0 and tp.offset >= 0:
+                    metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - tp.offset))
+        except KafkaException:
+            pass
+
+    # ------------------------------------------------------------------ rebalance
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._idle.assign([(tp.topic, tp.partition) for tp in partitions])
+        log.info("partitions assigned", extra={"partitions": [tp.partition for tp in partitions]})
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Write what was polled from these partitions and commit it, or drop it uncommitted."""
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        log.info("partitions revoked", extra={"partitions": [tp.partition for tp in partitions]})
+        if self._writer is None:  # shutting down: the writer is gone, commit nothing more
+            self._open.cut()
+            self._values, self._partitions, self._offsets = [], [], []
+            self._idle.revoke(keys)
+            return
+        try:
+            self._cut()
+            self._drain()
+        except Abandoned:
+            self._writer_error = None  # dropped uncommitted: the next owner replays it
+            log.warning("revoked with an unwritten batch: dropped, the next owner replays it")
+        self._idle.revoke(keys)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Partitions lost without a clean revoke: what is written stays (harmless),
+        the offset commits fail and are logged, the next owner replays the rest."""
+        log.warning("partitions lost")
+        self._on_revoke(consumer, partitions)
+
+
+def default_workers() -> int:
+    configured = os.environ.get("VALUEVERSE_INGEST_WORKERS")
+    if configured:
+        return max(0, int(configured))
+    return min(2, os.cpu_count() or 1)
+
+
+def run_service(
+    settings: KafkaSettings,
+    warehouse: WarehouseConfig,
+    until_idle: bool,
+    metrics_port: int | None = None,
+    **kwargs: Any,
+) -> Counts:
+    """`valueverse ingest run`: JSON logs, metrics endpoint, signals, the loop."""
+    metrics.configure_json_logging()
+    if metrics_port is not None:
+        port = metrics.serve(metrics_port)
+        log.info("metrics endpoint", extra={"port": port, "path": "/metrics"})
+    service = IngestService(settings, warehouse, **kwargs)
+    previous = {
+        sig: signal.signal(sig, service.request_stop) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        counts = service.run(until_idle=until_idle)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("stopped", extra=counts.as_dict())
+    return counts

@@ -1,0 +1,145 @@
+"""Benchmark: Kafka -> PostgreSQL end to end vs raw binary COPY vs a bare consumer.
+
+Run by `make bench`. Prints figures and ratios; asserts nothing. One run:
+1. produces the generated JSONL file (1M events by default) to a fresh topic
+   (the local Tansu broker unless KAFKA_BOOTSTRAP_SERVERS is set);
+2. raw consume: a bare confluent-kafka consumer reads every message of the
+   topic (no validation, no warehouse) — the ceiling the broker allows;
+3. end to end: the `ingest run --until-idle` logic (IngestService) from the
+   same topic into a fresh PostgreSQL database with validation, dedup,
+   conflicts, dead letters and offset commits, once per `--workers` value
+   (0 = validate inline in the polling process, N = N worker processes);
+4. baseline: binary COPY of the same valid rows (bench_landing.raw_copy).
+Goal: end to end >= 0.5 x raw COPY and never below 1M events/minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from bench_landing import ADMIN_URL, drop_db, raw_copy, scratch_db
+from confluent_kafka import Consumer, KafkaError
+
+from ingestion import metrics
+from ingestion.batching import BatchPolicy
+from ingestion.broker import start_broker
+from ingestion.consumer import IngestService, KafkaSettings
+from ingestion.generator import generate
+from ingestion.producer import produce_file
+from ingestion.warehouse import resolve
+
+FAST_GROUP = {"session.timeout.ms": 2000, "heartbeat.interval.ms": 500}
+
+
+def raw_consume(settings: KafkaSettings) -> tuple[float, int]:
+    consumer = Consumer(
+        {"bootstrap.servers": settings.bootstrap, "group.id": "raw-" + uuid.uuid4().hex[:6],
+         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+         "enable.partition.eof": True, "fetch.wait.max.ms": 100, **FAST_GROUP}
+    )  # fmt: skip
+    consumer.subscribe([settings.topic])
+    n, at_end, first = 0, set(), None
+    while True:
+        for msg in consumer.consume(10_000, 0.5):
+            err = msg.error()
+            if err is None:
+                n += 1
+                first = first or time.perf_counter()
+                at_end.discard(msg.partition())
+            elif err.code() == KafkaError._PARTITION_EOF:
+                at_end.add(msg.partition())
+        if first and len(at_end) == settings.partitions:
+            break
+    elapsed = time.perf_counter() - (first or 0)
+    consumer.close()
+    return elapsed, n
+
+
+def end_to_end(
+    settings: KafkaSettings, url: str, workers: int, verbose: bool
+) -> tuple[float, int, dict]:
+    group = f"bench-{workers}-{uuid.uuid4().hex[:6]}"
+    if verbose:
+        metrics.configure_json_logging()
+    service = IngestService(
+        KafkaSettings.from_env(settings.bootstrap, topic=settings.topic, group=group,
+                               dlq_topic=settings.dlq_topic, extra=FAST_GROUP),
+        resolve(url), policy=BatchPolicy(max_messages=50_000), workers=workers,
+    )  # fmt: skip
+    start = time.perf_counter()
+    counts = service.run(until_idle=True)
+    return time.perf_counter() - start, counts.total, counts.as_dict()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events-file", type=Path, help="generated JSONL (default: generate)")
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--admin-url", default=ADMIN_URL)
+    parser.add_argument("--workers", default="0,2", help="comma-separated worker counts")
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--verbose", action="store_true", help="JSON logs of every batch")
+    args = parser.parse_args()
+    path = args.events_file
+    if path is None:
+        path = Path(f".data/sample-{args.events}-42/events.jsonl")
+        if not path.exists():
+            generate(path.parent, events=args.events, seed=42)
+    broker = None
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        broker = start_broker()
+        bootstrap = broker.bootstrap
+    tag = uuid.uuid4().hex[:6]
+    settings = KafkaSettings.from_env(
+        bootstrap, topic=f"bench-{tag}", dlq_topic=f"bench-{tag}-dlq",
+        partitions=args.partitions,
+    )  # fmt: skip
+    rates: dict[str, float] = {}
+    try:
+        start = time.perf_counter()
+        sent = produce_file(settings, path, timeout=600)
+        report("produce (events produce)", sent, time.perf_counter() - start, rates)
+        seconds, n = raw_consume(settings)
+        report("raw consume (bare consumer)", n, seconds, rates)
+        for workers in (int(w) for w in args.workers.split(",")):
+            db, url = scratch_db(args.admin_url)
+            try:
+                seconds, n, counts = end_to_end(settings, url, workers, args.verbose)
+            finally:
+                drop_db(args.admin_url, db)
+            report(f"Kafka->PostgreSQL, {workers} workers", n, seconds, rates)
+            print(f"{'':32s} {counts}")
+        db, url = scratch_db(args.admin_url)
+        try:
+            seconds, n = raw_copy(url, path)
+        finally:
+            drop_db(args.admin_url, db)
+        report("raw binary COPY (baseline)", n, seconds, rates)
+    finally:
+        if broker:
+            broker.stop()
+    copy = rates["raw binary COPY (baseline)"]
+    consume = rates["raw consume (bare consumer)"]
+    for name, rate in rates.items():
+        if name.startswith("Kafka->"):
+            print(
+                f"{name:32s} {rate / copy:.2f} x raw COPY (goal >= 0.50), "
+                f"{rate / consume:.2f} x raw consume, {rate * 60 / 1e6:.2f}M events/min "
+                "(goal >= 1M)"
+            )
+    return 0
+
+
+def report(name: str, n: int, seconds: float, rates: dict[str, float]) -> None:
+    rates[name] = n / seconds
+    print(f"{name:32s} {n:>10,d} msgs {seconds:8.2f} s {n / seconds:>12,.0f} /s", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

