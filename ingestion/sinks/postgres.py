@@ -8,11 +8,14 @@ Per batch, in one transaction:
    consumer, because the ledger's primary key is global while `raw.events` is
    partitioned by time (a partitioned table cannot hold a unique index on
    event_id alone);
-3. if every staged id was new (the common case) the full rows are binary-COPYed
-   straight into `raw.events`, written once; otherwise they are COPYed into a
-   second staging table, the claimed first occurrences are inserted from it,
-   and rows whose content differs from the winner's go to raw.event_conflicts;
-4. rejects and the batch record.
+3. the full rows are binary-COPYed straight into `raw.events` (written once),
+   minus the rows that did not win: repeats within the batch (known from
+   validation) and first occurrences whose id was already claimed (asked of the
+   ledger only when the claim count says there are any). The row stream carries
+   its row boundaries, so cutting those few rows out is a byte slice;
+4. the rows left out (usually a fraction of a percent) go to a staging table,
+   and those whose content differs from the winner's go to raw.event_conflicts;
+5. rejects and the batch record.
 Never row-by-row INSERTs for events.
 
 `raw.events` is a TimescaleDB hypertable when the extension is available, else
@@ -21,6 +24,7 @@ natively range-partitioned by month with partitions created on demand.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
 import psycopg
@@ -46,12 +50,42 @@ _SCHEMA_LOCK = 7_171_001  # advisory lock ids: schema creation, partition creati
 _PARTITION_LOCK = 7_171_002
 
 
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, extension length
+_COPY_TRAILER = b"\xff\xff"
+
+
 @dataclass(frozen=True)
 class PostgresPayload:
-    """Binary COPY streams of one batch: the ids to claim, and the full rows."""
+    """One batch in binary COPY form: the ids to claim, and the full rows.
+
+    `rows` is the body of a COPY stream (no header or trailer) and `row_ends`
+    the byte offset where each row ends, so rows can be left out by slicing.
+    """
 
     ids: bytes
-    events: bytes
+    rows: bytes
+    row_ends: array
+    event_ids: list[str]
+    is_first: list[bool]
+
+    def stream(self, leave_out: list[int]) -> bytes:
+        """A complete COPY stream of every row except the (sorted) indices in leave_out."""
+        if not leave_out:
+            return _COPY_HEADER + self.rows + _COPY_TRAILER
+        pieces, start = [_COPY_HEADER], 0
+        for index in leave_out:
+            pieces.append(self.rows[start : self._row_start(index)])
+            start = self.row_ends[index]
+        pieces += [self.rows[start:], _COPY_TRAILER]
+        return b"".join(pieces)
+
+    def only(self, rows: list[int]) -> bytes:
+        """A complete COPY stream of just the (sorted) indices in rows."""
+        body = b"".join(self.rows[self._row_start(i) : self.row_ends[i]] for i in rows)
+        return _COPY_HEADER + body + _COPY_TRAILER
+
+    def _row_start(self, index: int) -> int:
+        return self.row_ends[index - 1] if index else 0
 
 
 class PostgresSink(EventSink):
@@ -87,11 +121,10 @@ class PostgresSink(EventSink):
                     "pg_temp.stage_ids (event_id, content_hash, is_first, properties)", payload.ids
                 )
                 counts.accepted = self._claim(batch.batch_id)
-                if counts.accepted == batch.n_events:  # all new: write the rows once
-                    self._copy(f"raw.events ({_EVENT_COLUMNS})", payload.events)
-                else:
-                    self._copy(f"pg_temp.stage_events ({_EVENT_COLUMNS})", payload.events)
-                    self._insert_claimed(batch.batch_id)
+                left_out = self._losers(payload, batch.batch_id, counts.accepted)
+                self._copy(f"raw.events ({_EVENT_COLUMNS})", payload.stream(left_out))
+                if left_out:
+                    self._copy(f"pg_temp.stage_events ({_EVENT_COLUMNS})", payload.only(left_out))
                     counts.conflicts = self._record_conflicts(batch)
                 counts.duplicates = batch.n_events - counts.accepted - counts.conflicts
             self._insert_rejects(batch)
@@ -121,19 +154,28 @@ class PostgresSink(EventSink):
         )
         return cur.rowcount
 
-    def _insert_claimed(self, batch_id: str) -> None:
-        """Slow path: the first occurrence of each id this batch claimed."""
-        self.conn.execute(
-            f"""
-            INSERT INTO raw.events ({_EVENT_COLUMNS})
-            SELECT DISTINCT ON (s.event_id) {_EVENT_COLUMNS}
-            FROM pg_temp.stage_events s
-            WHERE EXISTS (SELECT 1 FROM raw.event_ids l
-                          WHERE l.event_id = s.event_id AND l.batch_id = %s)
-            ORDER BY s.event_id, s.seq
-            """,
-            (batch_id,),
-        )
+    def _losers(self, payload: PostgresPayload, batch_id: str, claimed: int) -> list[int]:
+        """Indices of rows that did not win their id: in-batch repeats, and first
+        occurrences of ids an earlier batch had claimed (asked only if there are any)."""
+        firsts = sum(payload.is_first)
+        unclaimed: set[str] = set()
+        if claimed < firsts:
+            rows = self.conn.execute(
+                """
+                SELECT s.event_id FROM pg_temp.stage_ids s
+                WHERE s.is_first AND NOT EXISTS (
+                    SELECT 1 FROM raw.event_ids l WHERE l.event_id = s.event_id AND l.batch_id = %s)
+                """,
+                (batch_id,),
+            ).fetchall()
+            unclaimed = {r[0] for r in rows}
+        return [
+            i
+            for i, (event_id, first) in enumerate(
+                zip(payload.event_ids, payload.is_first, strict=True)
+            )
+            if not first or event_id in unclaimed
+        ]
 
     def _record_conflicts(self, batch: PreparedBatch) -> int:
         row = self.conn.execute(
@@ -195,17 +237,36 @@ def encode_stage(batch: Batch) -> PostgresPayload:
         (e.event_id, e.content_hash, first, _jsonb(e.properties))
         for e, first in zip(batch.events, batch.is_first, strict=True)
     ))  # fmt: skip
-    events = _encode(_EVENT_TYPES, (
+    rows, row_ends = _encode_rows(_EVENT_TYPES, (
         (e.event_id, e.customer_id, e.metric, e.event_ts, e.quantity, _jsonb(e.properties_text),
          _jsonb(e.properties_num), e.content_hash, origin, batch.batch_id, batch.landing_time)
         for e, origin in zip(batch.events, batch.origins, strict=True)
     ))  # fmt: skip
-    return PostgresPayload(ids, events)
+    return PostgresPayload(
+        ids, rows, row_ends, [e.event_id for e in batch.events], list(batch.is_first)
+    )
 
 
 def _jsonb(text: str) -> bytes:
     """jsonb's binary wire format: version 1, then the JSON text."""
     return b"\x01" + text.encode()
+
+
+def _encode_rows(types: list[str], rows) -> tuple[bytes, array]:
+    """COPY body (no header/trailer) and each row's end offset."""
+    from psycopg._copy_base import format_row_binary
+    from psycopg.adapt import Transformer
+
+    transformer = Transformer()
+    transformer.set_dumper_types(
+        [psycopg.adapters.types[name].oid for name in types], psycopg.pq.Format.BINARY
+    )
+    out = bytearray()
+    ends = array("q")
+    for row in rows:
+        format_row_binary(row, transformer, out)
+        ends.append(len(out))
+    return bytes(out), ends
 
 
 def _encode(types: list[str], rows) -> bytes:
@@ -261,6 +322,5 @@ def _create_stages(conn: psycopg.Connection) -> None:
         " is_first boolean, properties jsonb) ON COMMIT DELETE ROWS"
     )
     conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS stage_events"
-        " (LIKE raw.events, seq bigserial) ON COMMIT DELETE ROWS"
+        "CREATE TEMP TABLE IF NOT EXISTS stage_events (LIKE raw.events) ON COMMIT DELETE ROWS"
     )
