@@ -14,6 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,9 +36,9 @@ def scenario_dirs() -> list[Path]:
     return dirs
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """URL of a fresh, empty PostgreSQL database."""
+@contextmanager
+def scratch_pg() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database, dropped on exit."""
     name = "vvtest_" + uuid.uuid4().hex[:12]
     with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -46,6 +47,27 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database."""
+    with scratch_pg() as url:
+        yield url
+
+
+def query(url: str, sql: str) -> list[tuple]:
+    """Rows of `sql` on the warehouse at `url` (open it only after the CLI has exited)."""
+    if url.startswith("duckdb://"):
+        import duckdb
+
+        con = duckdb.connect(url[len("duckdb://") :])
+        try:
+            return [tuple(r) for r in con.execute(sql).fetchall()]
+        finally:
+            con.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        return [tuple(r) for r in conn.execute(sql).fetchall()]
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,13 +27,12 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
 import pytest
 import yaml
 
 from ingestion.files import INLINE_BELOW_BYTES
 from ingestion.generator import GenerationSummary, generate
-from tests.conftest import PG_SERVER, CliResult, run_cli, scenario_dirs
+from tests.conftest import CliResult, query, run_cli, scenario_dirs, scratch_pg
 
 SCENARIOS = scenario_dirs()
 SCENARIO_07 = next(p for p in SCENARIOS if p.name.startswith("07_"))
@@ -42,20 +40,6 @@ COUNT_KEYS = ["accepted", "duplicates", "conflicts", "rejected"]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def query(url: str, sql: str) -> list[tuple]:
-    """Rows of `sql` on the warehouse at `url` (opened after the CLI has exited)."""
-    if url.startswith("duckdb://"):
-        import duckdb
-
-        con = duckdb.connect(url[len("duckdb://") :])
-        try:
-            return [tuple(r) for r in con.execute(sql).fetchall()]
-        finally:
-            con.close()
-    with psycopg.connect(url, autocommit=True) as conn:
-        return [tuple(r) for r in conn.execute(sql).fetchall()]
 
 
 def scalar(url: str, sql: str):
@@ -147,19 +131,6 @@ def conflict_rows(url: str) -> list[tuple]:
 
 def conflict_key(row: tuple) -> tuple:
     return row[:5] + (json.dumps(row[5], sort_keys=True), row[6])
-
-
-@contextmanager
-def scratch_pg() -> Iterator[str]:
-    """A second fresh PostgreSQL database (the pg_url fixture gives only one)."""
-    name = "vvtest_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager

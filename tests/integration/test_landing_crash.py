@@ -30,7 +30,7 @@ import pytest
 from ingestion.files import INLINE_BELOW_BYTES
 from ingestion.generator import GenerationSummary, generate
 from ingestion.schemas import Event, utc_now, validate
-from tests.conftest import CLI, run_cli
+from tests.conftest import CLI, query, run_cli
 
 N_EVENTS = 120_000
 SEED = 11
@@ -86,19 +86,6 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
 
 
 # --------------------------------------------------------------------------- warehouse access
-
-
-def query(url: str, sql: str) -> list[tuple]:
-    if url.startswith("duckdb://"):
-        import duckdb
-
-        con = duckdb.connect(url[len("duckdb://") :])
-        try:
-            return [tuple(r) for r in con.execute(sql).fetchall()]
-        finally:
-            con.close()
-    with psycopg.connect(url, autocommit=True) as conn:
-        return [tuple(r) for r in conn.execute(sql).fetchall()]
 
 
 def pg_committed_batches(url: str) -> int:
