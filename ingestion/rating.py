@@ -90,8 +90,11 @@ def build(config: WarehouseConfig, as_of: date | None) -> int:
     os.environ.update(dbt_env(config))
     from dbt.cli.main import dbtRunner
 
-    with contextlib.redirect_stdout(sys.stderr):
-        result = dbtRunner().invoke(dbt_args(config, "build", as_of))
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            result = dbtRunner().invoke(dbt_args(config, "build", as_of))
+    finally:
+        _release_connections()
     if result.exception is not None:  # dbt itself failed (project, profile, connection)
         print(f"valueverse: dbt could not run: {result.exception}", file=sys.stderr)
         return 1
@@ -99,6 +102,23 @@ def build(config: WarehouseConfig, as_of: date | None) -> int:
         print("valueverse: dbt build failed (see the log above)", file=sys.stderr)
         return 1
     return 0
+
+
+def _release_connections() -> None:
+    """Close what dbt keeps open after a run. dbt-duckdb holds its database in a class
+    attribute until the process exits, which stops this process (a Dagster worker, a test)
+    from opening the file again read-only, e.g. to export the invoices it just built."""
+    from dbt.adapters.factory import reset_adapters
+
+    reset_adapters()
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
+    if environment is not None:
+        environment.close()
 
 
 def _ensure_raw_schema(config: WarehouseConfig) -> None:
