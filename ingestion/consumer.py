@@ -8,7 +8,7 @@ after the warehouse transaction that holds a batch has committed, so a crash
 replays at most the unwritten tail; the replay is harmless because the sink's
 first-write-wins ledger dedups events by event_id and stores rejects keyed by
 (origin, payload hash), and origins are `kafka:<topic>/<partition>/<offset>`.
-Messages are validated by `Batch.add`, exactly as `events load` does for files.
+Messages are validated by `Batch.validate`, exactly as `events load` does for files.
 
 Threads and processes: validation and COPY encoding are pure Python
 (GIL-bound), so worker processes prepare batches; a writer thread writes them
@@ -120,8 +120,8 @@ def prepare_messages(
     prefix = f"kafka:{topic}/"
     for value, partition, offset in zip(values, partitions, offsets, strict=True):
         batch.add(value, f"{prefix}{partition}/{offset}")
-    newest = max((e.event_ts for e in batch.events), default=None)
-    return batch.prepare(kind), newest
+    validated = batch.validate()
+    return validated.prepare(kind), validated.newest()
 
 
 def _warm_up() -> int:

@@ -184,9 +184,8 @@ def postgres_ddl() -> str:
     """Everything but raw.events, whose shape depends on TimescaleDB (sinks/postgres.py)."""
     ledger = """
 CREATE TABLE IF NOT EXISTS raw.event_ids (
-    event_id      VARCHAR PRIMARY KEY,      -- first write wins: the claim on an id
-    content_hash  BYTEA NOT NULL,
-    batch_id      VARCHAR NOT NULL
+    event_id      VARCHAR COLLATE "C" PRIMARY KEY,  -- first write wins: the claim on an id
+    content_hash  BYTEA NOT NULL                    -- the winner's, to tell conflicts
 );
 """
     return (_COMMON + ledger).format(**POSTGRES_TYPES)

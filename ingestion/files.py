@@ -15,17 +15,24 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from itertools import islice
 from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingestion.landing import Batch, Counts, PreparedBatch
 from ingestion.sinks.base import EventSink
 
 DEFAULT_BATCH_SIZE = 100_000
 INLINE_BELOW_BYTES = 4 * 1024 * 1024  # small files: no worker start-up cost
+# A blank or whitespace-only line (searched in a block without its final newline):
+# one C scan instead of a check per line.
+_BLANK_LINE = re.compile(rb"(?:^|\n)[ \t\r\f\v]*(?:\n|\Z)")
 
 
 class InputError(Exception):
@@ -41,14 +48,30 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, payload
 
 
-def prepare_chunk(kind: str, path: str, first_line: int, lines: list[bytes]) -> PreparedBatch:
-    """Validate and encode one chunk of a file's lines (runs in a worker process)."""
+def prepare_chunk(kind: str, path: str, first_line: int, block: bytes) -> PreparedBatch:
+    """Validate and encode one block of whole lines of a file (runs in a worker process).
+
+    The block travels as one bytes object and origins are built column-wise,
+    so neither process spends Python work per line beyond splitting.
+    """
+    lines = block.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the block ends with a newline
+    numbers = np.arange(first_line, first_line + len(lines), dtype=np.int64)
+    if b"\r" in block:
+        lines = [line.rstrip(b"\r") for line in lines]
+    blanks = []
+    if _BLANK_LINE.search(block[:-1] if block.endswith(b"\n") else block):
+        blanks = [i for i, line in enumerate(lines) if not line or line.isspace()]
+    if blanks:  # blank lines are skipped and not counted
+        numbers = np.delete(numbers, blanks)
+        skip = set(blanks)
+        lines = [line for i, line in enumerate(lines) if i not in skip]
     batch = Batch(source=f"file:{path}")
-    prefix = f"file:{path}:"
-    for number, line in enumerate(lines, start=first_line):
-        payload = line.rstrip(b"\r\n")
-        if payload.strip():  # blank lines are skipped and not counted
-            batch.add(payload, prefix + str(number))
+    origins = pc.binary_join_element_wise(
+        f"file:{path}:", pc.cast(pa.array(numbers), pa.string()), ""
+    )
+    batch.extend(lines, origins)
     return batch.prepare(kind)
 
 
@@ -67,8 +90,8 @@ def load_files(
     workers = workers if workers is not None else _default_workers()
     if workers <= 1 or size < INLINE_BELOW_BYTES:
         for path in paths:
-            for first_line, lines in _chunks(path, batch_size):
-                prepared = prepare_chunk(sink.kind, str(path.resolve()), first_line, lines)
+            for first_line, block in _chunks(path, batch_size):
+                prepared = prepare_chunk(sink.kind, str(path.resolve()), first_line, block)
                 total += _write(sink, prepared, on_batch)
         return total
     context = multiprocessing.get_context("fork")
@@ -76,10 +99,10 @@ def load_files(
         pending: deque[Future[PreparedBatch]] = deque()
         try:
             for path in paths:
-                for first_line, lines in _chunks(path, batch_size):
+                for first_line, block in _chunks(path, batch_size):
                     pending.append(
                         pool.submit(
-                            prepare_chunk, sink.kind, str(path.resolve()), first_line, lines
+                            prepare_chunk, sink.kind, str(path.resolve()), first_line, block
                         )
                     )
                     if len(pending) > workers:  # bounded read-ahead: memory stays flat
@@ -99,13 +122,33 @@ def _write(sink: EventSink, prepared: PreparedBatch, on_batch) -> Counts:
     return counts
 
 
-def _chunks(path: Path, batch_size: int) -> Iterator[tuple[int, list[bytes]]]:
-    """(first line number, raw lines) of at most batch_size lines each."""
+def _chunks(path: Path, batch_size: int) -> Iterator[tuple[int, bytes]]:
+    """(first line number, block of at most batch_size whole lines) over the file.
+
+    Line ends are found with numpy over large reads: no Python object per line.
+    """
+    block_bytes = 8 * 1024 * 1024
     with _open(path) as handle:
         first_line = 1
-        while lines := list(islice(handle, batch_size)):
-            yield first_line, lines
-            first_line += len(lines)
+        pending = b""
+        while True:
+            data = handle.read(block_bytes)
+            pending += data
+            ends = np.flatnonzero(np.frombuffer(pending, np.uint8) == 10)
+            start = 0
+            taken = 0
+            while len(ends) - taken >= batch_size or (not data and taken < len(ends)):
+                count = min(batch_size, len(ends) - taken)
+                stop = int(ends[taken + count - 1]) + 1
+                yield first_line, pending[start:stop]
+                first_line += count
+                taken += count
+                start = stop
+            pending = pending[start:]
+            if not data:
+                if pending:  # a last line without a newline
+                    yield first_line, pending
+                return
 
 
 def _open(path: Path):

@@ -13,8 +13,14 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
-from ingestion.schemas import Event, Reject, utc_now, validate
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingestion.fastlane import validate_many
+from ingestion.schemas import Event, Reject, plain_decimal, utc_now, validate
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,41 +62,159 @@ class Counts:
         }
 
 
+# The validated events of a batch, in input order: what both sinks encode from.
+EVENT_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("customer_id", pa.string()),
+        ("metric", pa.string()),
+        ("event_ts", pa.timestamp("us")),  # naive UTC
+        ("quantity_text", pa.string()),  # exact plain decimal
+        ("quantity_int", pa.int64()),  # its integer part ...
+        ("quantity_frac9", pa.int32()),  # ... and its 9 fractional digits
+        ("properties", pa.string()),
+        ("properties_text", pa.string()),
+        ("properties_num", pa.string()),
+        ("content_hash", pa.binary()),
+    ]
+)
+
+
 @dataclass
 class Batch:
-    """Validated messages ready for one sink transaction."""
+    """Raw messages collected for one sink transaction; validated in `prepare`.
+
+    Validation is done for the whole batch at once (fastlane.validate_many,
+    with schemas.validate for the lines it leaves), so `add` only collects.
+    """
 
     source: str
     landing_time: datetime = field(default_factory=utc_now)
     batch_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    events: list[Event] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)
     origins: list[str] = field(default_factory=list)
-    is_first: list[bool] = field(default_factory=list)
-    rejects: list[RejectRow] = field(default_factory=list)
-    _seen: set[str] = field(default_factory=set, repr=False)
+    _origin_column: pa.Array | None = field(default=None, repr=False)
 
-    def add(self, payload: bytes, origin: str) -> Event | Reject:
-        result = validate(payload, self.landing_time)
-        if isinstance(result, Reject):
-            self.rejects.append(RejectRow(origin, payload, result.rule, result.detail))
-            return result
-        self.events.append(result)
+    def add(self, payload: bytes, origin: str) -> None:
+        assert self._origin_column is None, "a batch is filled by add() or extend(), not both"
+        self.payloads.append(payload)
         self.origins.append(origin)
-        first = result.event_id not in self._seen
-        if first:
-            self._seen.add(result.event_id)
-        self.is_first.append(first)
-        return result
+
+    def extend(self, payloads: list[bytes], origins: pa.Array) -> None:
+        """Fill an empty batch at once; origins as an Arrow string column (built
+        column-wise by the caller, e.g. a file path plus line numbers)."""
+        assert not self.payloads, "extend() fills an empty batch"
+        self.payloads = payloads
+        self._origin_column = origins
+
+    def _origins(self) -> pa.Array:
+        if self._origin_column is not None:
+            return self._origin_column
+        return pa.array(self.origins, pa.string())
 
     def __len__(self) -> int:
-        return len(self.events) + len(self.rejects)
+        return len(self.payloads)
+
+    def validate(self) -> ValidatedBatch:
+        """Every message checked against section 1: events (columnar) and rejects."""
+        fast = validate_many(self.payloads, self.landing_time)
+        origin_column = self._origins()
+        rejects: list[RejectRow] = []
+        slow_rows: list[dict] = []
+        for i in fast.slow:
+            result = validate(self.payloads[i], self.landing_time)
+            if isinstance(result, Reject):
+                origin = origin_column[i].as_py()
+                rejects.append(RejectRow(origin, self.payloads[i], result.rule, result.detail))
+            else:
+                slow_rows.append(_event_row(i, result))
+        events = fast.accepted if fast.accepted.num_rows else _INDEXED_SCHEMA.empty_table()
+        if slow_rows:
+            slow = pa.Table.from_pylist(slow_rows, schema=_INDEXED_SCHEMA)
+            events = pa.concat_tables(
+                [events.select(_INDEXED_SCHEMA.names).cast(_INDEXED_SCHEMA), slow]
+            )
+            events = events.sort_by("i")
+        else:
+            events = events.select(_INDEXED_SCHEMA.names).cast(_INDEXED_SCHEMA)
+        origins = origin_column.take(events.column("i"))
+        position = pa.array(np.arange(events.num_rows, dtype=np.int64))
+        firsts = (
+            pa.table({"event_id": events.column("event_id"), "position": position})
+            .group_by("event_id", use_threads=False)
+            .aggregate([("position", "min")])
+            .column("position_min")
+        )
+        is_first = pc.is_in(position, value_set=firsts)
+        table = events.drop_columns(["i"]).append_column("origin", origins)
+        table = table.append_column("is_first", is_first)
+        return ValidatedBatch(self, table, rejects)
+
+    def prepare(self, kind: str) -> PreparedBatch:
+        """Validate, then encode for the sink of `kind` ("postgres" | "duckdb")."""
+        return self.validate().prepare(kind)
+
+
+_INDEXED_SCHEMA = pa.schema([("i", pa.int32()), *EVENT_SCHEMA])
+
+
+def _event_row(index: int, event: Event) -> dict:
+    """A slow-lane Event as a row of the batch table."""
+    integer = int(event.quantity)
+    fraction9 = int((event.quantity - integer).scaleb(9))
+    return {
+        "i": index,
+        "event_id": event.event_id,
+        "customer_id": event.customer_id,
+        "metric": event.metric,
+        "event_ts": event.event_ts,
+        "quantity_text": plain_decimal(event.quantity),
+        "quantity_int": integer,
+        "quantity_frac9": fraction9,
+        "properties": event.properties,
+        "properties_text": event.properties_text,
+        "properties_num": event.properties_num,
+        "content_hash": event.content_hash,
+    }
+
+
+@dataclass
+class ValidatedBatch:
+    """A batch after validation: `events` holds EVENT_SCHEMA + origin + is_first.
+
+    `is_first` marks the first occurrence of each id *in this batch*; the sink
+    decides first-write-wins against what is already landed.
+    """
+
+    batch: Batch
+    events: pa.Table
+    rejects: list[RejectRow]
 
     def months(self) -> set[tuple[int, int]]:
         """Calendar months the batch's events fall in (for on-demand partitions)."""
-        return {(e.event_ts.year, e.event_ts.month) for e in self.events}
+        if not self.events.num_rows:
+            return set()
+        ts = self.events.column("event_ts")
+        pairs = pa.table({"y": pc.year(ts), "m": pc.month(ts)}).group_by(["y", "m"]).aggregate([])
+        return set(zip(pairs.column("y").to_pylist(), pairs.column("m").to_pylist(), strict=True))
+
+    def as_events(self) -> list[Event]:
+        """The events as `schemas.Event`s (what schemas.validate gives for each line)."""
+        return [
+            Event(r["event_id"], r["customer_id"], r["metric"], r["event_ts"],
+                  Decimal(r["quantity_text"]), r["properties"], r["properties_text"],
+                  r["properties_num"], r["content_hash"])
+            for r in self.events.to_pylist()
+        ]  # fmt: skip
+
+    def newest(self) -> datetime | None:
+        """The newest event time (for the consumer's freshness metric)."""
+        if not self.events.num_rows:
+            return None
+        return pc.max(self.events.column("event_ts")).as_py()
 
     def prepare(self, kind: str) -> PreparedBatch:
-        """Encode for the sink of `kind` ("postgres" | "duckdb").
+        """Encode for the sink of `kind`.
 
         Encoding is the costly part after validation, so it happens here, where
         a worker process can do it, and the sink only ships bytes.
@@ -103,12 +227,14 @@ class Batch:
             from ingestion.sinks.duckdb import encode_stage as encode_arrow
 
             payload = encode_arrow(self)
+        batch = self.batch
+        is_first = self.events.column("is_first")
         return PreparedBatch(
-            batch_id=self.batch_id,
-            source=self.source,
-            landing_time=self.landing_time,
-            n_events=len(self.events),
-            has_repeats=not all(self.is_first),
+            batch_id=batch.batch_id,
+            source=batch.source,
+            landing_time=batch.landing_time,
+            n_events=self.events.num_rows,
+            has_repeats=self.events.num_rows > 0 and not pc.all(is_first).as_py(),
             months=self.months(),
             rejects=self.rejects,
             payload=payload,
@@ -126,4 +252,4 @@ class PreparedBatch:
     has_repeats: bool
     months: set[tuple[int, int]]
     rejects: list[RejectRow]
-    payload: object  # PostgreSQL: binary COPY bytes; DuckDB: a pyarrow Table
+    payload: object  # PostgreSQL: PostgresPayload (binary COPY); DuckDB: a pyarrow Table

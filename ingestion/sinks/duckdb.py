@@ -8,9 +8,10 @@ handed to DuckDB as an Arrow table (zero-copy scan), never row by row.
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingestion import ddl
-from ingestion.landing import Batch, Counts, PreparedBatch
+from ingestion.landing import Counts, PreparedBatch, ValidatedBatch
 from ingestion.sinks.base import EventSink
 from ingestion.warehouse import WarehouseConfig, connect_duckdb
 
@@ -153,23 +154,10 @@ def _run(con, sql: str, params: list | None = None) -> int:
     return int(rows[0][0]) if rows and rows[0] and rows[0][0] is not None else 0
 
 
-def encode_stage(batch: Batch) -> pa.Table:
+def encode_stage(batch: ValidatedBatch) -> pa.Table:
     """The batch's events as an Arrow table (DuckDB scans it without copying)."""
     events = batch.events
-    columns = [
-        batch.is_first,
-        [e.event_id for e in events],
-        [e.customer_id for e in events],
-        [e.metric for e in events],
-        [e.event_ts for e in events],
-        [e.quantity for e in events],
-        [e.properties for e in events],
-        [e.properties_text for e in events],
-        [e.properties_num for e in events],
-        [e.content_hash for e in events],
-        batch.origins,
-    ]
-    return pa.Table.from_arrays(
-        [pa.array(col, type=f.type) for col, f in zip(columns, _STAGE_SCHEMA, strict=True)],
-        schema=_STAGE_SCHEMA,
-    )
+    quantity = pc.cast(events.column("quantity_text"), pa.decimal128(21, 9))
+    columns = {name: events.column(name) for name in _STAGE_SCHEMA.names if name != "quantity"}
+    columns["quantity"] = quantity
+    return pa.table([columns[name] for name in _STAGE_SCHEMA.names], schema=_STAGE_SCHEMA)

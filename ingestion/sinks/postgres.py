@@ -1,9 +1,9 @@
 """PostgreSQL / TimescaleDB sink: binary COPY, a global id ledger, set-based dedup.
 
 Per batch, in one transaction:
-1. binary COPY of every valid occurrence's (event_id, content_hash, is_first)
-   into a temporary staging table;
-2. `INSERT ... ON CONFLICT DO NOTHING` of the first occurrences into the
+1. binary COPY of the first occurrence in the batch of each id
+   (event_id, content_hash) into a temporary staging table;
+2. `INSERT ... ON CONFLICT DO NOTHING` of those into the
    `raw.event_ids` ledger: first write wins, also against a concurrent
    consumer, because the ledger's primary key is global while `raw.events` is
    partitioned by time (a partitioned table cannot hold a unique index on
@@ -13,10 +13,12 @@ Per batch, in one transaction:
    validation) and first occurrences whose id was already claimed (asked of the
    ledger only when the claim count says there are any). The row stream carries
    its row boundaries, so cutting those few rows out is a byte slice;
-4. the rows left out (usually a fraction of a percent) go to a staging table,
-   and those whose content differs from the winner's go to raw.event_conflicts;
+4. the rows left out (usually a fraction of a percent) go to a staging table
+   with their typed properties, and those whose content differs from the
+   winner's go to raw.event_conflicts;
 5. rejects and the batch record.
-Never row-by-row INSERTs for events.
+Never row-by-row INSERTs for events. The COPY streams are built column-wise
+from the batch's Arrow table (sinks/pgcopy.py), in a worker process.
 
 `raw.events` is a TimescaleDB hypertable when the extension is available, else
 natively range-partitioned by month with partitions created on demand.
@@ -24,68 +26,87 @@ natively range-partitioned by month with partitions created on demand.
 
 from __future__ import annotations
 
-from array import array
+from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingestion import ddl
-from ingestion.landing import Batch, Counts, PreparedBatch
+from ingestion.landing import Counts, PreparedBatch, ValidatedBatch
+from ingestion.sinks import pgcopy
 from ingestion.sinks.base import EventSink
 from ingestion.warehouse import WarehouseConfig, connect_postgres
 
-# jsonb columns travel as "bytea": its dumper passes bytes through, and we send
-# jsonb's binary wire format (version byte 1 + JSON text) ourselves, because
-# psycopg's jsonb dumper would serialize our already-serialized JSON again.
-_ID_TYPES = ["text", "bytea", "bool", "bytea"]
 _EVENT_COLUMNS = (
     "event_id, customer_id, metric, event_ts, quantity, properties_text, properties_num, "
     "content_hash, origin, batch_id, landed_at"
 )
-_EVENT_TYPES = [
-    "text", "text", "text", "timestamp", "numeric", "bytea", "bytea", "bytea", "text", "text",
-    "timestamp",
-]  # fmt: skip
 _SCHEMA_LOCK = 7_171_001  # advisory lock ids: schema creation, partition creation
 _PARTITION_LOCK = 7_171_002
 
 
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, extension length
-_COPY_TRAILER = b"\xff\xff"
+@dataclass(frozen=True)
+class CopyRows:
+    """The body of a binary COPY stream (no header or trailer) and the byte offset
+    where each row ends, so rows can be left out by slicing."""
+
+    body: bytes
+    ends: np.ndarray
+
+    def stream(self, leave_out: np.ndarray | None = None) -> bytes:
+        """A complete COPY stream of every row except the (sorted) indices in leave_out."""
+        if leave_out is None or not len(leave_out):
+            return pgcopy.stream(self.body)
+        pieces, start = [pgcopy.HEADER], 0
+        for index in leave_out.tolist():
+            pieces.append(self.body[start : int(self.ends[index - 1]) if index else 0])
+            start = int(self.ends[index])
+        pieces += [self.body[start:], pgcopy.TRAILER]
+        return b"".join(pieces)
 
 
 @dataclass(frozen=True)
 class PostgresPayload:
-    """One batch in binary COPY form: the ids to claim, and the full rows.
+    """One batch in binary COPY form, encoded in a worker.
 
-    `rows` is the body of a COPY stream (no header or trailer) and `row_ends`
-    the byte offset where each row ends, so rows can be left out by slicing.
+    `ids`: (event_id, content_hash) of the first occurrence of each id in the
+    batch, in order; `rows`: every event as a raw.events row; `events`: the
+    batch table (ids, first-occurrence flags, and what a conflict row needs).
     """
 
-    ids: bytes
-    rows: bytes
-    row_ends: array
-    event_ids: list[str]
-    is_first: list[bool]
+    ids: CopyRows
+    rows: CopyRows
+    events: pa.Table
 
-    def stream(self, leave_out: list[int]) -> bytes:
-        """A complete COPY stream of every row except the (sorted) indices in leave_out."""
-        if not leave_out:
-            return _COPY_HEADER + self.rows + _COPY_TRAILER
-        pieces, start = [_COPY_HEADER], 0
-        for index in leave_out:
-            pieces.append(self.rows[start : self._row_start(index)])
-            start = self.row_ends[index]
-        pieces += [self.rows[start:], _COPY_TRAILER]
-        return b"".join(pieces)
 
-    def only(self, rows: list[int]) -> bytes:
-        """A complete COPY stream of just the (sorted) indices in rows."""
-        body = b"".join(self.rows[self._row_start(i) : self.row_ends[i]] for i in rows)
-        return _COPY_HEADER + body + _COPY_TRAILER
+class RecentIds:
+    """Ids this sink claimed in its last few committed batches (a bounded window).
 
-    def _row_start(self, index: int) -> int:
-        return self.row_ends[index - 1] if index else 0
+    Why: most duplicates are retries that arrive soon after the original. Ids
+    known to be claimed are left out of the claim, so the claim usually meets no
+    conflict and can be a plain COPY into the ledger, which costs the server
+    about half of an INSERT ... ON CONFLICT. Only an optimization: an id outside
+    the window is still caught by the ledger's primary key.
+    """
+
+    def __init__(self, capacity: int = 2_000_000) -> None:
+        self.capacity = capacity
+        self._ids: set[str] = set()
+        self._batches: deque[list[str]] = deque()  # insertion order, for eviction
+
+    def known(self, event_ids: list[str]) -> np.ndarray:
+        """Positions in event_ids of the ids known to be claimed."""
+        ids = self._ids
+        return np.flatnonzero(np.fromiter((e in ids for e in event_ids), bool, len(event_ids)))
+
+    def add(self, event_ids: list[str]) -> None:
+        self._ids.update(event_ids)
+        self._batches.append(event_ids)
+        while len(self._ids) > self.capacity and len(self._batches) > 1:
+            self._ids.difference_update(self._batches.popleft())
 
 
 class PostgresSink(EventSink):
@@ -93,6 +114,7 @@ class PostgresSink(EventSink):
         self.config = config
         self.conn = connect_postgres(config)
         self._partitions: set[tuple[int, int]] = set()
+        self._recent = RecentIds()
         self.timescale = False
 
     @property
@@ -115,16 +137,15 @@ class PostgresSink(EventSink):
         payload = batch.payload
         assert isinstance(payload, PostgresPayload)
         counts = Counts(rejected=len(batch.rejects))
+        claimed: list[str] = []
         with self.conn.transaction():
             if batch.n_events:
-                self._copy(
-                    "pg_temp.stage_ids (event_id, content_hash, is_first, properties)", payload.ids
-                )
-                counts.accepted = self._claim(batch.batch_id)
-                left_out = self._losers(payload, batch.batch_id, counts.accepted)
-                self._copy(f"raw.events ({_EVENT_COLUMNS})", payload.stream(left_out))
-                if left_out:
-                    self._copy(f"pg_temp.stage_events ({_EVENT_COLUMNS})", payload.only(left_out))
+                claimed, left_out = self._claim(payload)
+                counts.accepted = len(claimed)
+                self._copy(f"raw.events ({_EVENT_COLUMNS})", payload.rows.stream(left_out))
+                if len(left_out):
+                    losers = encode_losers(payload.events.take(left_out), batch)
+                    self._copy(f"pg_temp.stage_events ({_EVENT_COLUMNS}, properties)", losers)
                     counts.conflicts = self._record_conflicts(batch)
                 counts.duplicates = batch.n_events - counts.accepted - counts.conflicts
             self._insert_rejects(batch)
@@ -134,6 +155,7 @@ class PostgresSink(EventSink):
                 (batch.batch_id, batch.source, batch.landing_time, counts.accepted,
                  counts.duplicates, counts.conflicts, counts.rejected),
             )  # fmt: skip
+        self._recent.add(claimed)  # committed: these ids are claimed for good
         return counts
 
     def close(self) -> None:
@@ -143,54 +165,55 @@ class PostgresSink(EventSink):
         with self.conn.cursor().copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as cp:
             cp.write(data)
 
-    def _claim(self, batch_id: str) -> int:
-        cur = self.conn.execute(
-            """
-            INSERT INTO raw.event_ids (event_id, content_hash, batch_id)
-            SELECT event_id, content_hash, %s FROM pg_temp.stage_ids WHERE is_first
-            ON CONFLICT (event_id) DO NOTHING
-            """,
-            (batch_id,),
-        )
-        return cur.rowcount
+    def _claim(self, payload: PostgresPayload) -> tuple[list[str], np.ndarray]:
+        """Claim the batch's ids in the ledger (first write wins).
 
-    def _losers(self, payload: PostgresPayload, batch_id: str, claimed: int) -> list[int]:
-        """Indices of rows that did not win their id: in-batch repeats, and first
-        occurrences of ids an earlier batch had claimed (asked only if there are any)."""
-        firsts = sum(payload.is_first)
-        unclaimed: set[str] = set()
-        if claimed < firsts:
-            rows = self.conn.execute(
+        Returns the ids claimed and the indices of the rows that did not win:
+        in-batch repeats, and first occurrences of ids claimed earlier.
+        Fast path: the first occurrences not known to be claimed are COPYed
+        straight into the ledger; its primary key refuses any id claimed
+        meanwhile (waiting for a concurrent writer's outcome), and then the
+        savepoint is rolled back and the general path runs: COPY into a staging
+        table, then INSERT ... ON CONFLICT DO NOTHING RETURNING the ids won.
+        """
+        events = payload.events
+        is_first = events.column("is_first").to_numpy(zero_copy_only=False)
+        firsts = np.flatnonzero(is_first)
+        first_ids = events.column("event_id").take(firsts).to_pylist()
+        known = self._recent.known(first_ids)
+        try:
+            with self.conn.transaction():  # a savepoint
+                self._copy("raw.event_ids (event_id, content_hash)", payload.ids.stream(known))
+            won = np.ones(len(firsts), bool)
+            won[known] = False
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
+            self._copy("pg_temp.stage_ids (event_id, content_hash)", payload.ids.stream())
+            cur = self.conn.cursor(binary=True)
+            cur.execute(
                 """
-                SELECT s.event_id FROM pg_temp.stage_ids s
-                WHERE s.is_first AND NOT EXISTS (
-                    SELECT 1 FROM raw.event_ids l WHERE l.event_id = s.event_id AND l.batch_id = %s)
-                """,
-                (batch_id,),
-            ).fetchall()
-            unclaimed = {r[0] for r in rows}
-        return [
-            i
-            for i, (event_id, first) in enumerate(
-                zip(payload.event_ids, payload.is_first, strict=True)
+                INSERT INTO raw.event_ids (event_id, content_hash)
+                SELECT event_id, content_hash FROM pg_temp.stage_ids
+                ON CONFLICT (event_id) DO NOTHING
+                RETURNING event_id
+                """
             )
-            if not first or event_id in unclaimed
-        ]
+            claimed = pa.array([r[0] for r in cur.fetchall()], pa.string())
+            won = pc.is_in(pa.array(first_ids, pa.string()), claimed).to_numpy(zero_copy_only=False)
+        lost = ~is_first
+        lost[firsts[~won]] = True
+        return [e for e, w in zip(first_ids, won.tolist(), strict=True) if w], np.flatnonzero(lost)
 
     def _record_conflicts(self, batch: PreparedBatch) -> int:
         row = self.conn.execute(
             """
             WITH differing AS (
-                SELECT s.*, (SELECT i.properties FROM pg_temp.stage_ids i
-                             WHERE i.event_id = s.event_id AND i.content_hash = s.content_hash
-                             LIMIT 1) AS typed_properties
-                FROM pg_temp.stage_events s
+                SELECT s.* FROM pg_temp.stage_events s
                 JOIN raw.event_ids l USING (event_id)
                 WHERE l.content_hash <> s.content_hash
             ), kept AS (
                 INSERT INTO raw.event_conflicts
                 SELECT event_id, content_hash, customer_id, metric, event_ts, quantity,
-                       typed_properties, origin, %(batch)s, %(landed)s
+                       properties, origin, %(batch)s, %(landed)s
                 FROM differing
                 ON CONFLICT (event_id, content_hash) DO NOTHING
             )
@@ -227,64 +250,42 @@ class PostgresSink(EventSink):
         self._partitions |= missing
 
 
-def encode_stage(batch: Batch) -> PostgresPayload:
-    """The batch as binary COPY streams (see PostgresPayload).
-
-    Uses psycopg's C row formatter without a connection, so a worker process
-    can encode while the main process talks to the server.
-    """
-    ids = _encode(_ID_TYPES, (
-        (e.event_id, e.content_hash, first, _jsonb(e.properties))
-        for e, first in zip(batch.events, batch.is_first, strict=True)
-    ))  # fmt: skip
-    rows, row_ends = _encode_rows(_EVENT_TYPES, (
-        (e.event_id, e.customer_id, e.metric, e.event_ts, e.quantity, _jsonb(e.properties_text),
-         _jsonb(e.properties_num), e.content_hash, origin, batch.batch_id, batch.landing_time)
-        for e, origin in zip(batch.events, batch.origins, strict=True)
-    ))  # fmt: skip
-    return PostgresPayload(
-        ids, rows, row_ends, [e.event_id for e in batch.events], list(batch.is_first)
-    )
+def encode_stage(batch: ValidatedBatch) -> PostgresPayload:
+    """The batch as binary COPY streams (see PostgresPayload); runs in a worker."""
+    events = batch.events
+    firsts = events.filter(events.column("is_first"))
+    ids = pgcopy.rows([pgcopy.text(firsts.column("event_id")),
+                       pgcopy.text(firsts.column("content_hash"))])  # fmt: skip
+    rows = pgcopy.rows(_event_fields(events, batch.batch.batch_id, batch.batch.landing_time))
+    return PostgresPayload(CopyRows(*ids), CopyRows(*rows), events)
 
 
-def _jsonb(text: str) -> bytes:
-    """jsonb's binary wire format: version 1, then the JSON text."""
-    return b"\x01" + text.encode()
+def encode_losers(events: pa.Table, batch: PreparedBatch) -> bytes:
+    """The rows that lost their id, with their typed properties (for conflicts)."""
+    fields = _event_fields(events, batch.batch_id, batch.landing_time)
+    body, _ = pgcopy.rows([*fields, pgcopy.jsonb(events.column("properties"))])
+    return pgcopy.stream(body)
 
 
-def _encode_rows(types: list[str], rows) -> tuple[bytes, array]:
-    """COPY body (no header/trailer) and each row's end offset."""
-    from psycopg._copy_base import format_row_binary
-    from psycopg.adapt import Transformer
-
-    transformer = Transformer()
-    transformer.set_dumper_types(
-        [psycopg.adapters.types[name].oid for name in types], psycopg.pq.Format.BINARY
-    )
-    out = bytearray()
-    ends = array("q")
-    for row in rows:
-        format_row_binary(row, transformer, out)
-        ends.append(len(out))
-    return bytes(out), ends
-
-
-def _encode(types: list[str], rows) -> bytes:
-    from psycopg._copy_base import BinaryFormatter
-    from psycopg.adapt import Transformer
-
-    transformer = Transformer()
-    transformer.set_dumper_types(
-        [psycopg.adapters.types[name].oid for name in types], psycopg.pq.Format.BINARY
-    )
-    formatter = BinaryFormatter(transformer)
-    chunks = []
-    for row in rows:
-        chunk = formatter.write_row(row)
-        if chunk:
-            chunks.append(bytes(chunk))
-    chunks.append(bytes(formatter.end()))
-    return b"".join(chunks)
+def _event_fields(events: pa.Table, batch_id: str, landed_at) -> list:
+    """raw.events' columns (_EVENT_COLUMNS order) as encoded COPY fields."""
+    col = events.column
+    return [
+        pgcopy.text(col("event_id")),
+        pgcopy.text(col("customer_id")),
+        pgcopy.text(col("metric")),
+        pgcopy.timestamp(col("event_ts")),
+        pgcopy.numeric_9(
+            col("quantity_int").to_numpy(zero_copy_only=False),
+            col("quantity_frac9").to_numpy(zero_copy_only=False),
+        ),
+        pgcopy.jsonb(col("properties_text")),
+        pgcopy.jsonb(col("properties_num")),
+        pgcopy.text(col("content_hash")),
+        pgcopy.text(col("origin")),
+        pgcopy.constant_text(batch_id),
+        pgcopy.constant_timestamp(landed_at),
+    ]
 
 
 def _enable_timescale(conn: psycopg.Connection) -> bool:
@@ -318,9 +319,10 @@ def _create_events_table(conn: psycopg.Connection, timescale: bool) -> None:
 def _create_stages(conn: psycopg.Connection) -> None:
     """Session-private staging tables; emptied at every commit."""
     conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS stage_ids (event_id text, content_hash bytea,"
-        " is_first boolean, properties jsonb) ON COMMIT DELETE ROWS"
+        'CREATE TEMP TABLE IF NOT EXISTS stage_ids (event_id text COLLATE "C",'
+        " content_hash bytea) ON COMMIT DELETE ROWS"
     )
     conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS stage_events (LIKE raw.events) ON COMMIT DELETE ROWS"
+        "CREATE TEMP TABLE IF NOT EXISTS stage_events (LIKE raw.events, properties jsonb)"
+        " ON COMMIT DELETE ROWS"
     )

@@ -1,0 +1,221 @@
+"""The vectorized fast lane must agree with `schemas.validate`, line for line.
+
+`fastlane.validate_many` may only *accept* lines; whatever it accepts must be
+accepted by `schemas.validate` with an identical Event (every normalized field
+and the content hash). These tests feed both the same lines: a generated
+sample (every shape the generator makes, including its invalid lines) and
+edge cases aimed at the places where DuckDB's JSON reader and orjson differ.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from ingestion import fastlane
+from ingestion.generator import generate
+from ingestion.landing import Batch
+from ingestion.schemas import Event, Reject, validate
+
+LANDING = datetime(2026, 11, 1, 12, 0, 0)
+
+BASE = '"event_id": "e1", "customer_id": "c1", "metric": "api_calls"'
+TS = '"timestamp": "2026-10-05T10:00:00Z"'
+
+
+def line(*members: str) -> bytes:
+    return ("{" + ", ".join(members) + "}").encode()
+
+
+EDGE_CASES: list[bytes] = [
+    line(BASE, TS),
+    line(BASE, TS, '"quantity": 5'),
+    line(BASE, TS, '"quantity": 0'),
+    line(BASE, TS, '"quantity": -0'),
+    line(BASE, TS, '"quantity": 1.10'),
+    line(BASE, TS, '"quantity": 1.0'),
+    line(BASE, TS, '"quantity": 1e3'),
+    line(BASE, TS, '"quantity": 1E-3'),
+    line(BASE, TS, '"quantity": 0.123456789'),
+    line(BASE, TS, '"quantity": 0.1234567891'),
+    line(BASE, TS, '"quantity": 0.1234567890'),
+    line(BASE, TS, '"quantity": 999999999999.999999999'),
+    line(BASE, TS, '"quantity": 1000000000000'),
+    line(BASE, TS, '"quantity": 123456789012345678901234567890'),
+    line(BASE, TS, '"quantity": 18446744073709551615'),
+    line(BASE, TS, '"quantity": -1'),
+    line(BASE, TS, '"quantity": "007"'),
+    line(BASE, TS, '"quantity": "0.000"'),
+    line(BASE, TS, '"quantity": "1.50"'),
+    line(BASE, TS, '"quantity": "1."'),
+    line(BASE, TS, '"quantity": "1e3"'),
+    line(BASE, TS, '"quantity": " 1"'),
+    line(BASE, TS, '"quantity": true'),
+    line(BASE, TS, '"quantity": null'),
+    line(BASE, TS, '"quantity": [1]'),
+    line(BASE, TS, '"quantity": 2, "quantity": 3'),
+    line(BASE, TS, '"quantit\\u0079": 4'),
+    line(BASE, TS, '"properties": {"quantity": 7}, "quantity": 1.5'),
+    line(BASE, TS, '"quantity": 1.5, "properties": {"quantity": 7}'),
+    line(BASE, TS, '"properties": {"note": "quantity"}, "quantity": 2.25'),
+    line(BASE, '"timestamp": "2026-10-05T10:00:00.5Z"'),
+    line(BASE, '"timestamp": "2026-10-05T10:00:00.000Z"'),
+    line(BASE, '"timestamp": "2026-10-05T10:00:00.123456789Z"'),
+    line(BASE, '"timestamp": "2026-10-05t10:00:00z"'),
+    line(BASE, '"timestamp": "2026-10-05T10:00:00+02:00"'),
+    line(BASE, '"timestamp": "2026-10-05T01:00:00.25-05:30"'),
+    line(BASE, '"timestamp": "2026-10-05T10:00:00+24:00"'),
+    line(BASE, '"timestamp": "2026-10-05T10:00:00+05:60"'),
+    line(BASE, '"timestamp": "2026-10-05T10:00:00"'),
+    line(BASE, '"timestamp": "2026-10-05 10:00:00Z"'),
+    line(BASE, '"timestamp": "2026-02-30T10:00:00Z"'),
+    line(BASE, '"timestamp": "2026-10-05T24:00:00Z"'),
+    line(BASE, '"timestamp": "2026-10-05T23:59:59Z"'),
+    line(BASE, '"timestamp": "2026-13-05T10:00:00Z"'),
+    line(BASE, '"timestamp": "2026-00-05T10:00:00Z"'),
+    line(BASE, '"timestamp": "2026-10-00T10:00:00Z"'),
+    line(BASE, '"timestamp": "2026-10-32T10:00:00Z"'),
+    line(BASE, '"timestamp": "2025-02-29T10:00:00Z"'),
+    line(BASE, '"timestamp": "2024-02-29T10:00:00Z"'),
+    line(BASE, '"timestamp": "2024-02-29T00:30:00+01:00"'),
+    line(BASE, '"timestamp": "2026-1-05T10:00:00Z"'),
+    line(BASE, '"timestamp": "2026-10-05T10:0:00Z"'),
+    line(BASE, '"timestamp": "2026-10-05T10:00:00.Z"'),
+    line(BASE, '"timestamp": "+2026-10-05T10:00:00Z"'),
+    line(BASE, '"timestamp": "2026-10-05T23:59:60Z"'),
+    line(BASE, '"timestamp": "2016-12-31T23:59:60Z"'),
+    line(BASE, '"timestamp": "1000-01-01T00:30:00+01:00"'),
+    line(BASE, '"timestamp": "0999-12-31T23:00:00Z"'),
+    line(BASE, '"timestamp": "9999-12-31T23:59:59-01:00"'),
+    line(BASE, '"timestamp": "2026-11-01T12:05:00Z"'),
+    line(BASE, '"timestamp": "2026-11-01T12:05:00.000001Z"'),
+    line(BASE, '"timestamp": "2026-11-01T13:05:00+01:00"'),
+    line(BASE, '"timestamp": 1730000000'),
+    line(BASE, '"timestamp": "2026-10-05T10:00:00Z", "timestamp": "2026-10-06T10:00:00Z"'),
+    line('"event_id": "e1", "event\\u005fid": "e2"', '"customer_id": "c1", "metric": "m"', TS),
+    line('"event_id": "\\u0065\\u0031"', '"customer_id": "c1", "metric": "m"', TS),
+    line('"event_id": "e 1"', '"customer_id": "c1", "metric": "m"', TS),
+    line('"event_id": ""', '"customer_id": "c1", "metric": "m"', TS),
+    line('"event_id": "' + "x" * 128 + '"', '"customer_id": "c1", "metric": "m"', TS),
+    line('"event_id": "' + "x" * 129 + '"', '"customer_id": "c1", "metric": "m"', TS),
+    line('"event_id": 17', '"customer_id": "c1", "metric": "m"', TS),
+    line('"event_id": "e1"', '"customer_id": "c1", "metric": "Api"', TS),
+    line('"event_id": "e1"', '"customer_id": "c1", "metric": "a' + "b" * 64 + '"', TS),
+    line('"event_id": "e1"', '"customer_id": "c1", "metric": "a' + "b" * 63 + '"', TS),
+    line('"event_id": "e1"', '"customer_id": null, "metric": "m"', TS),
+    line(BASE, TS, '"properties": {}'),
+    line(BASE, TS, '"properties": null'),
+    line(BASE, TS, '"properties": []'),
+    line(BASE, TS, '"properties": {"b": "2", "a": "x"}'),
+    line(BASE, TS, '"properties": {"n": 5, "f": 2.50, "t": true, "s": "3.10"}'),
+    line(BASE, TS, '"properties": {"big": 123456789012345678901234567890}'),
+    line(BASE, TS, '"properties": {"k": "v", "k": "w"}'),
+    line(BASE, TS, '"properties": {"nested": {"a": 1}}'),
+    line(BASE, TS, '"properties": {"nothing": null}'),
+    line(BASE, TS, '"properties": {"nul": "a\\u0000b"}'),
+    line(BASE, TS, '"properties": {"caf\\u00e9": "cr\\u00e8me \\"br\\u00fbl\\u00e9e\\""}'),
+    line(BASE, TS, '"properties": {"emoji": "\\ud83d\\ude00"}'),
+    line(BASE, TS, '"properties": {"lone": "\\ud800"}'),
+    line(BASE, TS, '"properties": {"tab": "a\\tb", "slash": "a\\/b"}'),
+    line(BASE, TS, '"properties": {"utf8": "zürich ✓"}'),
+    line(BASE, TS, '"extra": [1, 2,]'),
+    line(BASE, TS, '"extra": NaN'),
+    line(BASE, TS, '"extra": -Infinity'),
+    line(BASE, TS, '"extra": 1e400'),
+    line(BASE, TS, '"extra": ' + "[" * 1025 + "]" * 1025),
+    line(BASE, TS, '"extra": ' + "[" * 20 + "]" * 20),
+    line(BASE, TS, '"extra": "' + "y" * 3000 + '"'),
+    line(BASE, TS, '"extra": "' + "y" * 17000 + '"'),
+    line(BASE, TS) + b" ",
+    b"  " + line(BASE, TS),
+    b"[" + line(BASE, TS) + b"]",
+    b"not json",
+    b"\xff\xfe not utf-8",
+    line(BASE, TS)[:-1],
+    b'"just a string"',
+    b"{}",
+]
+
+
+@pytest.fixture(scope="module")
+def sample_lines(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    out: Path = tmp_path_factory.mktemp("sample")
+    generate(out, events=20_000, seed=7)
+    return [raw for raw in (out / "events.jsonl").read_bytes().split(b"\n") if raw.strip()]
+
+
+def reference(lines: list[bytes], landing: datetime) -> list[Event | Reject]:
+    return [validate(raw, landing) for raw in lines]
+
+
+@pytest.mark.parametrize("raw", EDGE_CASES, ids=range(len(EDGE_CASES)))
+def test_fast_lane_accepts_only_what_validate_accepts_identically(raw: bytes) -> None:
+    fast = fastlane.validate_many([raw], LANDING)
+    expected = validate(raw, LANDING)
+    if fast.accepted.num_rows:
+        assert isinstance(expected, Event), (
+            f"fast lane accepted a line validate rejects: {expected}"
+        )
+        assert _batch_events([raw])[0] == expected
+        assert _batch_events([raw])[0].content_hash == expected.content_hash
+    else:
+        assert fast.slow == [0]
+
+
+def test_common_shapes_take_the_fast_lane() -> None:
+    """The lane must actually carry plain events, or the speed-up is gone."""
+    plain = [
+        line(BASE, TS, '"quantity": 5'),
+        line(BASE, TS, '"quantity": 1.10', '"properties": {"region": "eu", "code": 404}'),
+        line(BASE, '"timestamp": "2026-10-05T10:00:00.123+02:00"', '"quantity": "2.5"'),
+    ]
+    assert fastlane.validate_many(plain, LANDING).slow == []
+
+
+def test_whole_batch_matches_message_by_message(sample_lines: list[bytes]) -> None:
+    lines = sample_lines + EDGE_CASES
+    batch = Batch(source="test", landing_time=LANDING)
+    for number, raw in enumerate(lines, start=1):
+        batch.add(raw, f"test:{number}")
+    validated = batch.validate()
+    expected = reference(lines, LANDING)
+    expected_events = [e for e in expected if isinstance(e, Event)]
+    expected_rejects = [
+        (f"test:{n}", r.rule, r.detail)
+        for n, r in enumerate(expected, start=1)
+        if isinstance(r, Reject)
+    ]
+    events = validated.as_events()
+    assert len(events) == len(expected_events)
+    for got, want in zip(events, expected_events, strict=True):
+        assert got == want
+        assert got.content_hash == want.content_hash
+        assert str(got.quantity) == str(want.quantity.normalize()) or got.quantity == want.quantity
+    assert [(r.origin, r.rule, r.detail) for r in validated.rejects] == expected_rejects
+    origins = validated.events.column("origin").to_pylist()
+    accepted_numbers = [n for n, r in enumerate(expected, start=1) if isinstance(r, Event)]
+    assert origins == [f"test:{n}" for n in accepted_numbers]
+    # the sample's plain events go through the fast lane, not the fallback
+    fast = fastlane.validate_many(sample_lines, LANDING)
+    assert len(fast.slow) <= len(sample_lines) // 50
+
+
+def test_first_occurrence_flags_follow_input_order() -> None:
+    a = line('"event_id": "dup"', '"customer_id": "c1", "metric": "m"', TS)
+    b = line('"event_id": "dup"', '"customer_id": "c1", "metric": "m"', TS, '"quantity": 1.5')
+    c = line('"event_id": "other"', '"customer_id": "c1", "metric": "m"', TS)
+    batch = Batch(source="test", landing_time=LANDING)
+    for number, raw in enumerate([b, a, c, a], start=1):
+        batch.add(raw, f"test:{number}")
+    table = batch.validate().events
+    assert table.column("is_first").to_pylist() == [True, False, True, False]
+    assert table.column("quantity_text").to_pylist() == ["1.5", "1", "1", "1"]
+
+
+def _batch_events(lines: list[bytes]) -> list[Event]:
+    batch = Batch(source="test", landing_time=LANDING)
+    for number, raw in enumerate(lines, start=1):
+        batch.add(raw, f"test:{number}")
+    return batch.validate().as_events()
