@@ -63,7 +63,6 @@ WHERE line IS NOT NULL AND strlen(line) < {_MAX_FAST_BYTES}
 """
 
 _CHECK_SQL = r"""
-CREATE OR REPLACE TEMP TABLE accepted AS
 WITH fields AS MATERIALIZED (
     SELECT i, j[6] AS props_json,
            substr(j[1], 2, strlen(j[1]) - 2) AS event_id,
@@ -102,7 +101,7 @@ WITH fields AS MATERIALIZED (
     FROM parts
     WHERE offset_ok AND offset_minutes IS NOT NULL AND local_ts IS NOT NULL
       AND q_plain AND strlen(q_int) <= 12 AND strlen(q_frac) <= 9
-)
+), accepted AS (
 SELECT i, event_id, customer_id, metric,
        utc_seconds + to_microseconds(CAST(frac6 AS BIGINT)) AS event_ts,
        CAST(q_int AS BIGINT) AS quantity_int,
@@ -112,9 +111,7 @@ SELECT i, event_id, customer_id, metric,
 FROM instants
 WHERE utc_seconds >= TIMESTAMP '1000-01-01'
   AND utc_seconds + to_microseconds(CAST(frac6 AS BIGINT)) <= $limit
-"""
-
-_HASH_SQL = """
+)
 SELECT a.i, a.event_id, a.customer_id, a.metric, a.event_ts,
        a.quantity_int, a.quantity_frac9, a.quantity_text,
        p.properties, p.properties_text, p.properties_num,
@@ -124,6 +121,7 @@ SELECT a.i, a.event_id, a.customer_id, a.metric, a.event_ts,
 FROM accepted a JOIN props p ON p.props_json IS NOT DISTINCT FROM a.props_json
 ORDER BY a.i
 """
+
 
 _local = threading.local()
 
@@ -148,20 +146,30 @@ def validate_many(lines: list[bytes], landing_time: datetime) -> FastResult:
     con.register("candidates", candidates)
     try:
         con.execute(_PARSE_SQL)
-        con.execute(_CHECK_SQL, {"limit": landing_time + FUTURE_TOLERANCE})
-        distinct = [
-            r[0] for r in con.execute("SELECT DISTINCT props_json FROM accepted").fetchall()
-        ]
+        distinct = [r[0] for r in con.execute("SELECT DISTINCT j[6] FROM parsed").fetchall()]
         con.register("props", _canonical_props(distinct))
-        table = con.sql(_HASH_SQL).to_arrow_table()
+        limit = landing_time + FUTURE_TOLERANCE
+        table = con.sql(_CHECK_SQL, params={"limit": limit}).to_arrow_table()
     finally:
         con.unregister("candidates")
-        con.execute("DROP TABLE IF EXISTS parsed; DROP TABLE IF EXISTS accepted")
+        con.unregister("props")
+        con.execute("DROP TABLE IF EXISTS parsed")
     accepted_idx = table.column("i").to_numpy()
     del unreadable
     keep = set(accepted_idx.tolist())
     slow = [i for i in range(n) if i not in keep]
     return FastResult(table, slow)
+
+
+def hash_strings(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """DuckDB's 64-bit hash of each string, vectorized (uint64)."""
+    con = _connection()
+    con.register("hash_input", pa.table({"v": values}))
+    try:
+        column = con.sql("SELECT hash(v) AS h FROM hash_input").to_arrow_table().column("h")
+    finally:
+        con.unregister("hash_input")
+    return column.to_numpy().astype(np.uint64, copy=False)
 
 
 def _canonical_props(distinct: list[str | None]) -> pa.Table:

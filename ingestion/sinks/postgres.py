@@ -34,7 +34,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion import ddl
+from ingestion import ddl, fastlane
 from ingestion.landing import Counts, PreparedBatch, ValidatedBatch
 from ingestion.sinks import pgcopy
 from ingestion.sinks.base import EventSink
@@ -56,16 +56,18 @@ class CopyRows:
     body: bytes
     ends: np.ndarray
 
-    def stream(self, leave_out: np.ndarray | None = None) -> bytes:
-        """A complete COPY stream of every row except the (sorted) indices in leave_out."""
+    def stream(self, leave_out: np.ndarray | None = None) -> list[bytes | memoryview]:
+        """A complete COPY stream of every row except the (sorted) indices in leave_out,
+        as pieces to write one after the other (no copy of the rows kept)."""
+        body = memoryview(self.body)
         if leave_out is None or not len(leave_out):
-            return pgcopy.stream(self.body)
+            return [pgcopy.HEADER, body, pgcopy.TRAILER]
         pieces, start = [pgcopy.HEADER], 0
         for index in leave_out.tolist():
-            pieces.append(self.body[start : int(self.ends[index - 1]) if index else 0])
+            pieces.append(body[start : int(self.ends[index - 1]) if index else 0])
             start = int(self.ends[index])
-        pieces += [self.body[start:], pgcopy.TRAILER]
-        return b"".join(pieces)
+        pieces += [body[start:], pgcopy.TRAILER]
+        return pieces
 
 
 @dataclass(frozen=True)
@@ -80,33 +82,42 @@ class PostgresPayload:
     ids: CopyRows
     rows: CopyRows
     events: pa.Table
+    id_hashes: np.ndarray  # uint64 per first occurrence, for RecentIds
 
 
 class RecentIds:
-    """Ids this sink claimed in its last few committed batches (a bounded window).
+    """64-bit hashes of the ids this sink claimed in its last committed batches.
 
-    Why: most duplicates are retries that arrive soon after the original. Ids
-    known to be claimed are left out of the claim, so the claim usually meets no
-    conflict and can be a plain COPY into the ledger, which costs the server
-    about half of an INSERT ... ON CONFLICT. Only an optimization: an id outside
-    the window is still caught by the ledger's primary key.
+    Why: most duplicates are retries that arrive soon after the original. An
+    id whose hash is here is probably claimed already, so it is left out of the
+    plain COPY into the ledger (which would fail on it) and claimed on its own
+    with INSERT ... ON CONFLICT DO NOTHING, which settles it either way (a hash
+    collision included). Kept as a sorted array: a batch is checked with one
+    binary search per id and merged in by one sort of two sorted runs.
     """
 
-    def __init__(self, capacity: int = 2_000_000) -> None:
+    def __init__(self, capacity: int = 4_000_000) -> None:
         self.capacity = capacity
-        self._ids: set[str] = set()
-        self._batches: deque[list[str]] = deque()  # insertion order, for eviction
+        self._sorted = np.empty(0, np.uint64)
+        self._batches: deque[np.ndarray] = deque()  # for eviction, oldest first
 
-    def known(self, event_ids: list[str]) -> np.ndarray:
-        """Positions in event_ids of the ids known to be claimed."""
-        ids = self._ids
-        return np.flatnonzero(np.fromiter((e in ids for e in event_ids), bool, len(event_ids)))
+    def candidates(self, hashes: np.ndarray) -> np.ndarray:
+        """Positions in `hashes` of the ids that are probably claimed already."""
+        if not len(self._sorted) or not len(hashes):
+            return np.empty(0, np.int64)
+        order = np.argsort(hashes)  # sorted keys: the binary searches walk memory in order
+        keys = hashes[order]
+        at = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
+        return np.sort(order[self._sorted[at] == keys])
 
-    def add(self, event_ids: list[str]) -> None:
-        self._ids.update(event_ids)
-        self._batches.append(event_ids)
-        while len(self._ids) > self.capacity and len(self._batches) > 1:
-            self._ids.difference_update(self._batches.popleft())
+    def add(self, hashes: np.ndarray) -> None:
+        self._batches.append(hashes)
+        merged = np.concatenate([self._sorted, np.sort(hashes)])
+        if sum(len(b) for b in self._batches) > self.capacity and len(self._batches) > 1:
+            self._batches.popleft()
+            merged = np.concatenate(list(self._batches))
+        merged.sort(kind="stable")  # timsort: two sorted runs merge in linear time
+        self._sorted = merged
 
 
 class PostgresSink(EventSink):
@@ -137,11 +148,10 @@ class PostgresSink(EventSink):
         payload = batch.payload
         assert isinstance(payload, PostgresPayload)
         counts = Counts(rejected=len(batch.rejects))
-        claimed: list[str] = []
+        claimed = np.empty(0, np.uint64)
         with self.conn.transaction():
             if batch.n_events:
-                claimed, left_out = self._claim(payload)
-                counts.accepted = len(claimed)
+                counts.accepted, left_out, claimed = self._claim(payload)
                 self._copy(f"raw.events ({_EVENT_COLUMNS})", payload.rows.stream(left_out))
                 if len(left_out):
                     losers = encode_losers(payload.events.take(left_out), batch)
@@ -161,47 +171,62 @@ class PostgresSink(EventSink):
     def close(self) -> None:
         self.conn.close()
 
-    def _copy(self, target: str, data: bytes) -> None:
+    def _copy(self, target: str, data: bytes | list[bytes | memoryview]) -> None:
         with self.conn.cursor().copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as cp:
-            cp.write(data)
+            for piece in [data] if isinstance(data, bytes) else data:
+                cp.write(piece)
 
-    def _claim(self, payload: PostgresPayload) -> tuple[list[str], np.ndarray]:
+    def _claim(self, payload: PostgresPayload) -> tuple[int, np.ndarray, np.ndarray]:
         """Claim the batch's ids in the ledger (first write wins).
 
-        Returns the ids claimed and the indices of the rows that did not win:
-        in-batch repeats, and first occurrences of ids claimed earlier.
-        Fast path: the first occurrences not known to be claimed are COPYed
-        straight into the ledger; its primary key refuses any id claimed
-        meanwhile (waiting for a concurrent writer's outcome), and then the
-        savepoint is rolled back and the general path runs: COPY into a staging
-        table, then INSERT ... ON CONFLICT DO NOTHING RETURNING the ids won.
+        Returns the number of ids claimed, the indices of the rows that did not
+        win (in-batch repeats, first occurrences of ids claimed earlier) and the
+        hashes of the ids claimed. Fast path: the first occurrences are COPYed
+        straight into the ledger, except those RecentIds suspects, which are
+        claimed by INSERT ... ON CONFLICT DO NOTHING. The ledger's primary key
+        refuses any other id claimed meanwhile (after waiting for a concurrent
+        writer's outcome); then the savepoint is rolled back and the general
+        path runs: COPY into a staging table, INSERT ... ON CONFLICT DO NOTHING.
         """
         events = payload.events
         is_first = events.column("is_first").to_numpy(zero_copy_only=False)
         firsts = np.flatnonzero(is_first)
-        first_ids = events.column("event_id").take(firsts).to_pylist()
-        known = self._recent.known(first_ids)
+        first_ids = events.column("event_id").take(firsts)
+        suspects = self._recent.candidates(payload.id_hashes)
         try:
             with self.conn.transaction():  # a savepoint
-                self._copy("raw.event_ids (event_id, content_hash)", payload.ids.stream(known))
+                self._copy("raw.event_ids (event_id, content_hash)", payload.ids.stream(suspects))
             won = np.ones(len(firsts), bool)
-            won[known] = False
+            if len(suspects):
+                hashes = events.column("content_hash").take(firsts).take(suspects)
+                won[suspects] = self._insert_claims(first_ids.take(suspects), hashes)
         except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
             self._copy("pg_temp.stage_ids (event_id, content_hash)", payload.ids.stream())
-            cur = self.conn.cursor(binary=True)
-            cur.execute(
-                """
-                INSERT INTO raw.event_ids (event_id, content_hash)
-                SELECT event_id, content_hash FROM pg_temp.stage_ids
-                ON CONFLICT (event_id) DO NOTHING
-                RETURNING event_id
-                """
-            )
-            claimed = pa.array([r[0] for r in cur.fetchall()], pa.string())
-            won = pc.is_in(pa.array(first_ids, pa.string()), claimed).to_numpy(zero_copy_only=False)
+            won = self._insert_claims(first_ids, None)
         lost = ~is_first
         lost[firsts[~won]] = True
-        return [e for e, w in zip(first_ids, won.tolist(), strict=True) if w], np.flatnonzero(lost)
+        return int(won.sum()), np.flatnonzero(lost), payload.id_hashes[won]
+
+    def _insert_claims(self, ids: pa.Array, hashes: pa.Array | None) -> np.ndarray:
+        """INSERT ... ON CONFLICT DO NOTHING of (id, hash) pairs, from the staging
+        table (hashes None) or from arrays; returns which of `ids` were won."""
+        source = "pg_temp.stage_ids"
+        params: tuple = ()
+        if hashes is not None:
+            source = "unnest(%s::text[], %s::bytea[]) AS s (event_id, content_hash)"
+            params = (ids.to_pylist(), hashes.to_pylist())
+        cur = self.conn.cursor(binary=True)
+        cur.execute(
+            f"""
+            INSERT INTO raw.event_ids (event_id, content_hash)
+            SELECT event_id, content_hash FROM {source}
+            ON CONFLICT (event_id) DO NOTHING
+            RETURNING event_id
+            """,
+            params,
+        )
+        claimed = pa.array([r[0] for r in cur.fetchall()], pa.string())
+        return pc.is_in(ids, claimed).to_numpy(zero_copy_only=False)
 
     def _record_conflicts(self, batch: PreparedBatch) -> int:
         row = self.conn.execute(
@@ -257,7 +282,12 @@ def encode_stage(batch: ValidatedBatch) -> PostgresPayload:
     ids = pgcopy.rows([pgcopy.text(firsts.column("event_id")),
                        pgcopy.text(firsts.column("content_hash"))])  # fmt: skip
     rows = pgcopy.rows(_event_fields(events, batch.batch.batch_id, batch.batch.landing_time))
-    return PostgresPayload(CopyRows(*ids), CopyRows(*rows), events)
+    return PostgresPayload(CopyRows(*ids), CopyRows(*rows), events, id_hashes(firsts))
+
+
+def id_hashes(events: pa.Table) -> np.ndarray:
+    """64-bit hashes of the event ids (see RecentIds)."""
+    return fastlane.hash_strings(events.column("event_id"))
 
 
 def encode_losers(events: pa.Table, batch: PreparedBatch) -> bytes:

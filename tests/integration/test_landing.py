@@ -27,10 +27,11 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
-from ingestion.files import INLINE_BELOW_BYTES
+from ingestion.files import INLINE_BELOW_BYTES, load_files
 from ingestion.generator import GenerationSummary, generate
 from tests.conftest import CliResult, query, run_cli, scenario_dirs, scratch_pg
 
@@ -316,6 +317,41 @@ def test_first_write_wins_and_conflicts_are_kept(
         expected_conflicts + [("w1", "cus_t", "api_calls", T0, Decimal(13), eu, origin(later, 1))],
         key=conflict_key,
     )
+
+
+@pytest.mark.parametrize("suspects", ["none", "all"])
+def test_postgres_claim_paths_land_the_same(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suspects: str
+):
+    """RecentIds only chooses how the ledger is claimed: with no id suspected
+    (the plain COPY meets claimed ids and falls back to INSERT ... ON CONFLICT)
+    or every id suspected (as if every hash collided), the result is the same."""
+    from ingestion.landing import Counts
+    from ingestion.sinks import postgres
+    from ingestion.warehouse import resolve
+
+    def pick(_self: object, hashes: np.ndarray) -> np.ndarray:
+        return np.arange(len(hashes)) if suspects == "all" else np.empty(0, np.int64)
+
+    monkeypatch.setattr(postgres.RecentIds, "candidates", pick)
+    events = write_lines(tmp_path / "conflicts.jsonl", CONFLICT_LINES)
+    sink = postgres.PostgresSink(resolve(pg_url))
+    sink.ensure_schema()
+    try:
+        assert load_files(sink, [events], batch_size=2, workers=1) == Counts(
+            accepted=2, duplicates=2, conflicts=4
+        )
+        assert load_files(sink, [events], batch_size=2, workers=1) == Counts(
+            duplicates=4, conflicts=4
+        )
+    finally:
+        sink.close()
+    assert {k: v[:4] for k, v in events_by_id(pg_url).items()} == {
+        "w1": ("cus_t", "api_calls", T0, Decimal(10)),
+        "w2": ("cus_t", "api_calls", T0, Decimal(20)),
+    }
+    assert query(pg_url, "SELECT event_id FROM raw.event_ids ORDER BY 1") == [("w1",), ("w2",)]
+    assert len(conflict_rows(pg_url)) == 3
 
 
 # --------------------------------------------------------------------------- equal by value
