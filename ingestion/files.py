@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -29,9 +31,7 @@ from ingestion.sinks.base import EventSink
 
 DEFAULT_BATCH_SIZE = 100_000
 INLINE_BELOW_BYTES = 4 * 1024 * 1024  # small files: no worker start-up cost
-# Byte pairs that start a blank or whitespace-only line, found by memmem in C
-# (a regex over the whole block costs more than the per-line check it saves).
-_BLANK_MARKERS = (b"\n\n", b"\n ", b"\n\t", b"\n\r", b"\n\x0b", b"\n\x0c")
+_WHITESPACE = np.frombuffer(b" \t\n\r\x0b\x0c", np.uint8)  # bytes.isspace()
 
 
 class InputError(Exception):
@@ -47,21 +47,22 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, payload
 
 
-def prepare_chunk(kind: str, path: str, first_line: int, block: bytes) -> PreparedBatch:
-    """Validate and encode one block of whole lines of a file (runs in a worker process).
-
-    The block travels as one bytes object and origins are built column-wise,
-    so neither process spends Python work per line beyond splitting.
-    """
+def prepare_chunk(
+    kind: str, path: str, read_path: str, first_line: int, start: int, stop: int
+) -> PreparedBatch:
+    """Validate and encode the whole lines in bytes [start, stop) of a file (runs in
+    a worker process, which reads them itself: only offsets cross processes).
+    Origins (`file:<path>:<line>`) are built column-wise."""
+    with open(read_path, "rb") as handle:
+        handle.seek(start)
+        block = handle.read(stop - start)
     lines = block.split(b"\n")
     if lines and not lines[-1]:
         lines.pop()  # the block ends with a newline
     numbers = np.arange(first_line, first_line + len(lines), dtype=np.int64)
     if b"\r" in block:
         lines = [line.rstrip(b"\r") for line in lines]
-    blanks = []
-    if block[:1].isspace() or any(marker in block for marker in _BLANK_MARKERS):
-        blanks = [i for i, line in enumerate(lines) if not line or line.isspace()]
+    blanks = [i for i in _maybe_blank(block, len(lines)) if not lines[i].strip()]
     if blanks:  # blank lines are skipped and not counted
         numbers = np.delete(numbers, blanks)
         skip = set(blanks)
@@ -72,6 +73,16 @@ def prepare_chunk(kind: str, path: str, first_line: int, block: bytes) -> Prepar
     )
     batch.extend(lines, origins)
     return batch.prepare(kind)
+
+
+def _maybe_blank(block: bytes, count: int) -> list[int]:
+    """Indices of the lines that are empty or start with whitespace (numpy, no
+    Python per line); only those need the exact blank check."""
+    data = np.frombuffer(block, np.uint8)
+    starts = np.concatenate([[0], np.flatnonzero(data == 10) + 1])[:count]
+    first = data[np.minimum(starts, len(data) - 1)] if len(data) else starts
+    suspect = (starts >= len(data)) | np.isin(first, _WHITESPACE)
+    return np.flatnonzero(suspect).tolist()
 
 
 def load_files(
@@ -85,33 +96,47 @@ def load_files(
     for path in paths:  # fail before writing anything if a file is missing
         _open(path).close()
     total = Counts()
-    size = sum(p.stat().st_size for p in paths)
-    workers = workers if workers is not None else _default_workers()
-    if workers <= 1 or size < INLINE_BELOW_BYTES:
-        for path in paths:
-            for first_line, block in _chunks(path, batch_size):
-                prepared = prepare_chunk(sink.kind, str(path.resolve()), first_line, block)
-                total += _write(sink, prepared, on_batch)
-        return total
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: deque[Future[PreparedBatch]] = deque()
-        try:
-            for path in paths:
-                for first_line, block in _chunks(path, batch_size):
-                    pending.append(
-                        pool.submit(
-                            prepare_chunk, sink.kind, str(path.resolve()), first_line, block
-                        )
-                    )
+    with tempfile.TemporaryDirectory(prefix="valueverse-load-") as spool:
+        jobs = _jobs(paths, batch_size, Path(spool))
+        size = sum(p.stat().st_size for p in paths if p.is_file())
+        workers = workers if workers is not None else _default_workers()
+        if workers <= 1 or size < INLINE_BELOW_BYTES:
+            for job in jobs:
+                total += _write(sink, prepare_chunk(sink.kind, *job), on_batch)
+            return total
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            pending: deque[Future[PreparedBatch]] = deque()
+            try:
+                for job in jobs:
+                    pending.append(pool.submit(prepare_chunk, sink.kind, *job))
                     if len(pending) > workers:  # bounded read-ahead: memory stays flat
                         total += _write(sink, pending.popleft().result(), on_batch)
-            while pending:
-                total += _write(sink, pending.popleft().result(), on_batch)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+                while pending:
+                    total += _write(sink, pending.popleft().result(), on_batch)
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     return total
+
+
+def _jobs(
+    paths: list[Path], batch_size: int, spool: Path
+) -> Iterator[tuple[str, str, int, int, int]]:
+    """(origin path, path to read, first line, start, stop) for every batch.
+
+    Workers read their byte range themselves, so a file that cannot be read
+    twice (a pipe, /dev/stdin) is first copied into the spool directory; its
+    origins still name the file it came from.
+    """
+    for number, path in enumerate(paths):
+        source = path
+        if not path.is_file():
+            source = spool / f"{number}.jsonl"
+            with _open(path) as handle, source.open("wb") as out:
+                shutil.copyfileobj(handle, out, 8 * 1024 * 1024)
+        for first_line, start, stop in _chunks(source, batch_size):
+            yield str(path.resolve()), str(source), first_line, start, stop
 
 
 def _write(sink: EventSink, prepared: PreparedBatch, on_batch) -> Counts:
@@ -121,33 +146,29 @@ def _write(sink: EventSink, prepared: PreparedBatch, on_batch) -> Counts:
     return counts
 
 
-def _chunks(path: Path, batch_size: int) -> Iterator[tuple[int, bytes]]:
-    """(first line number, block of at most batch_size whole lines) over the file.
+def _chunks(path: Path, batch_size: int) -> Iterator[tuple[int, int, int]]:
+    """(first line number, start, stop): byte ranges of at most batch_size whole lines.
 
     Line ends are found with numpy over large reads: no Python object per line.
     """
     with _open(path) as handle:
-        first_line = 1
-        pending = b""  # bytes read but not yet handed out
-        ends = np.empty(0, np.int64)  # newline offsets in pending
-        while True:
-            data = handle.read(8 * 1024 * 1024)
-            found = np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + len(pending)
-            pending += data
-            ends = np.concatenate([ends, found])
-            start = taken = 0
-            while len(ends) - taken >= batch_size or (not data and taken < len(ends)):
-                count = min(batch_size, len(ends) - taken)
-                stop = int(ends[taken + count - 1]) + 1
-                yield first_line, pending[start:stop]
-                first_line += count
-                taken += count
-                start = stop
-            pending, ends = pending[start:], ends[taken:] - start
-            if not data:
-                if pending:  # a last line without a newline
-                    yield first_line, pending
-                return
+        first_line, start, offset = 1, 0, 0
+        ends = np.empty(0, np.int64)  # newline offsets not yet handed out
+        while data := handle.read(8 * 1024 * 1024):
+            ends = np.concatenate(
+                [ends, np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + offset]
+            )
+            offset += len(data)
+            while len(ends) >= batch_size:
+                stop = int(ends[batch_size - 1]) + 1
+                yield first_line, start, stop
+                first_line, start, ends = first_line + batch_size, stop, ends[batch_size:]
+        if len(ends):
+            stop = int(ends[-1]) + 1
+            yield first_line, start, stop
+            first_line, start = first_line + len(ends), stop
+        if start < offset:  # a last line without a newline
+            yield first_line, start, offset
 
 
 def _open(path: Path):
