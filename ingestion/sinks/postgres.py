@@ -44,6 +44,7 @@ _EVENT_COLUMNS = (
     "event_id, customer_id, metric, event_ts, quantity, properties_text, properties_num, "
     "content_hash, origin, batch_id, landed_at"
 )
+_LOSER_FIELD_COUNT = (12).to_bytes(2, "big")  # raw.events' 11 columns + properties
 _SCHEMA_LOCK = 7_171_001  # advisory lock ids: schema creation, partition creation
 _PARTITION_LOCK = 7_171_002
 
@@ -81,8 +82,19 @@ class PostgresPayload:
 
     ids: CopyRows
     rows: CopyRows
-    events: pa.Table
+    events: pa.Table  # event_id, is_first, content_hash, properties (typed, for conflicts)
     id_hashes: np.ndarray  # uint64 per first occurrence, for RecentIds
+
+    def loser_rows(self, indices: np.ndarray) -> bytes:
+        """COPY stream for pg_temp.stage_events: the raw.events rows at `indices`
+        (sliced from `rows`) with their typed properties appended as a 12th field."""
+        properties = pgcopy.jsonb(self.events.column("properties").take(indices)).to_pylist()
+        body, ends = self.rows.body, self.rows.ends
+        pieces = []
+        for index, extra in zip(indices.tolist(), properties, strict=True):
+            start = int(ends[index - 1]) if index else 0
+            pieces += [_LOSER_FIELD_COUNT, body[start + 2 : int(ends[index])], extra]
+        return pgcopy.stream(b"".join(pieces))
 
 
 class RecentIds:
@@ -154,7 +166,7 @@ class PostgresSink(EventSink):
                 counts.accepted, left_out, claimed = self._claim(payload)
                 self._copy(f"raw.events ({_EVENT_COLUMNS})", payload.rows.stream(left_out))
                 if len(left_out):
-                    losers = encode_losers(payload.events.take(left_out), batch)
+                    losers = payload.loser_rows(left_out)
                     self._copy(f"pg_temp.stage_events ({_EVENT_COLUMNS}, properties)", losers)
                     counts.conflicts = self._record_conflicts(batch)
                 counts.duplicates = batch.n_events - counts.accepted - counts.conflicts
@@ -282,19 +294,14 @@ def encode_stage(batch: ValidatedBatch) -> PostgresPayload:
     ids = pgcopy.rows([pgcopy.text(firsts.column("event_id")),
                        pgcopy.text(firsts.column("content_hash"))])  # fmt: skip
     rows = pgcopy.rows(_event_fields(events, batch.batch.batch_id, batch.batch.landing_time))
-    return PostgresPayload(CopyRows(*ids), CopyRows(*rows), events, id_hashes(firsts))
+    # what the writer needs besides the streams; the rest of a losing row is in `rows`
+    keep = events.select(["event_id", "is_first", "content_hash", "properties"])
+    return PostgresPayload(CopyRows(*ids), CopyRows(*rows), keep, id_hashes(firsts))
 
 
 def id_hashes(events: pa.Table) -> np.ndarray:
     """64-bit hashes of the event ids (see RecentIds)."""
     return fastlane.hash_strings(events.column("event_id"))
-
-
-def encode_losers(events: pa.Table, batch: PreparedBatch) -> bytes:
-    """The rows that lost their id, with their typed properties (for conflicts)."""
-    fields = _event_fields(events, batch.batch_id, batch.landing_time)
-    body, _ = pgcopy.rows([*fields, pgcopy.jsonb(events.column("properties"))])
-    return pgcopy.stream(body)
 
 
 def _event_fields(events: pa.Table, batch_id: str, landed_at) -> list:
