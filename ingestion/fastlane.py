@@ -55,9 +55,12 @@ _PATHS = "[" + ", ".join(f"'$.{name}'" for name in _FIELDS) + "]"
 # so the match is the top-level field.
 _PARSE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE parsed AS
-SELECT i, line, json_extract(line, {_PATHS})::VARCHAR[] AS j
-FROM candidates
-WHERE line IS NOT NULL AND json_valid(line)
+SELECT i, j,
+       CASE WHEN j[5] IS NULL OR j[5] LIKE '"%' OR regexp_full_match(j[5], '[0-9]{{1,18}}')
+            THEN NULL  -- no quantity, a string, or an exact integer: j[5] says it all
+            ELSE regexp_extract(line, '"quantity"\\s*:\\s*([-0-9.eE+]+)', 1) END AS q_raw
+FROM (SELECT i, line, json_extract(line, {_PATHS})::VARCHAR[] AS j
+      FROM candidates WHERE line IS NOT NULL AND json_valid(line))
 """
 
 _CHECK_SQL = r"""
@@ -72,7 +75,7 @@ WITH fields AS MATERIALIZED (
            CASE WHEN j[5] IS NULL THEN '1'
                 WHEN j[5] LIKE '"%' THEN substr(j[5], 2, strlen(j[5]) - 2)
                 WHEN regexp_full_match(j[5], '[0-9]{1,18}') THEN j[5]  -- an exact integer
-                ELSE regexp_extract(line, '"quantity"\s*:\s*([-0-9.eE+]+)', 1) END AS q
+                ELSE q_raw END AS q
     FROM parsed
     WHERE regexp_full_match(j[1], '"[A-Za-z0-9_.:\-]{1,128}"')
       AND regexp_full_match(j[2], '"[A-Za-z0-9_.:\-]{1,128}"')
