@@ -13,6 +13,8 @@ each into a fresh scratch database:
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import sys
 import time
 import uuid
@@ -45,11 +47,41 @@ def drop_db(admin_url: str, name: str) -> None:
 def end_to_end(url: str, path: Path) -> tuple[float, int]:
     sink = PostgresSink(resolve(url))
     sink.ensure_schema()
+    backend = sink.conn.execute("SELECT pg_backend_pid()").fetchone()
+    sink.conn.commit()
+    server = _ProcessCpu(backend[0] if backend else None)
+    main_cpu, children = time.process_time(), resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     counts = load_files(sink, [path])
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    print(
+        f"{'  where the CPU went':32s} server {server.used():.2f} s, writer process "
+        f"{time.process_time() - main_cpu:.2f} s, validating workers {workers:.2f} s "
+        f"({os.cpu_count()} cores)"
+    )
     sink.close()
     return elapsed, counts.total
+
+
+class _ProcessCpu:
+    """CPU seconds a local process (the PostgreSQL backend) used since creation;
+    nan when the server is not on this machine."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.start = self._read()
+
+    def _read(self) -> float:
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def used(self) -> float:
+        return self._read() - self.start
 
 
 def raw_copy(url: str, path: Path) -> tuple[float, int]:
