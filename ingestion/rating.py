@@ -10,9 +10,11 @@ warehouses give byte-identical files (the engines print numbers differently).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -49,7 +51,12 @@ def dbt_env(config: WarehouseConfig) -> dict[str, str]:
             "VALUEVERSE_DUCKDB_PATH": str(config.duckdb_path),
         }
     params = postgres_params(config)
+    # No JIT compilation for dbt's sessions: the planner's costs for the event-sized queries
+    # pass jit_above_cost, and compiling them takes ~1 s per query where running them takes
+    # milliseconds to a second (dbt/DECISIONLOG.md, "PostgreSQL query plans").
+    options = os.environ.get("PGOPTIONS", "")
     return {
+        "PGOPTIONS": f"{options} -c jit=off".strip() if "jit=" not in options else options,
         "VALUEVERSE_DBT_TARGET": "postgres",
         "VALUEVERSE_PG_HOST": params["host"],
         "VALUEVERSE_PG_PORT": params["port"],
@@ -59,7 +66,12 @@ def dbt_env(config: WarehouseConfig) -> dict[str, str]:
     }
 
 
-def dbt_args(config: WarehouseConfig, command: str, as_of: date) -> list[str]:
+def dbt_args(
+    config: WarehouseConfig,
+    command: str,
+    as_of: date,
+    extra_vars: dict[str, Any] | None = None,
+) -> list[str]:
     """Arguments for one dbt command against `config`; each target keeps its own target path
     (switching targets in one path would throw away dbt's partial-parse cache)."""
     target_path = DBT_DIR / "target" / config.kind
@@ -76,25 +88,175 @@ def dbt_args(config: WarehouseConfig, command: str, as_of: date) -> list[str]:
         "--log-path",
         str(target_path / "logs"),
         "--vars",
-        json.dumps({"as_of": as_of.isoformat()}),
+        # the same vars every time (a change of vars makes dbt parse the whole project again
+        # instead of reusing target/<kind>/partial_parse.msgpack)
+        json.dumps(
+            {"as_of": as_of.isoformat(), "code_version": code_version(), **(extra_vars or {})}
+        ),
     ]
 
 
-def build(config: WarehouseConfig, as_of: date | None) -> int:
+_PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "tests", "seeds")
+_CODE_PACKAGES = ("dbt-core", "dbt-adapters", "dbt-duckdb", "dbt-postgres", "duckdb")
+
+
+def code_version() -> str:
+    """A hash of everything the models and tests are made of: the dbt project's files and the
+    dbt/adapter/engine versions. A verified build only vouches for the tests of the same
+    code_version (dbt/macros/incremental.sql); after any change every test reads every row once.
+    """
+    from importlib import metadata
+
+    digest = hashlib.sha256()
+    for part in _PROJECT_PARTS:
+        root = DBT_DIR / part
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in files:
+            digest.update(str(path.relative_to(DBT_DIR)).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    for package in _CODE_PACKAGES:
+        try:
+            digest.update(f"{package}={metadata.version(package)}\0".encode())
+        except metadata.PackageNotFoundError:
+            pass
+    return digest.hexdigest()[:16]
+
+
+# What a build may leave out once a verified build vouches for it (dbt/DECISIONLOG.md, "Skipped
+# nodes"; dbt/macros/incremental.sql, skippable_selection, accepts exactly these).
+_SELECT_WITHOUT_STAGING_AND_SEEDS = [
+    "resource_type:test",
+    "resource_type:unit_test",
+    # tables and incremental models and everything downstream: PostgreSQL drops the views on
+    # a table when dbt replaces it, so those views must be built again every time
+    "config.materialized:table+",
+    "config.materialized:incremental+",
+]
+_VERIFIED_QUERY = """
+SELECT
+    count(*),
+    count(CASE WHEN unit_tests_ran THEN 1 END),
+    count(CASE WHEN catalog_tests_ran AND catalog_version = (
+        SELECT max(catalog_version) FROM raw.catalog_versions) THEN 1 END)
+FROM analytics.valueverse_build_log
+WHERE code_version = {mark}
+"""
+
+
+_RAW_TABLES = (
+    "events", "ingest_batches", "rejected_events", "event_conflicts", "catalog_versions",
+    "catalog_metrics", "catalog_plans", "catalog_charges", "catalog_charge_tiers",
+    "catalog_charge_filters", "catalog_customers", "catalog_discounts", "catalog_subscriptions",
+)  # fmt: skip
+_RAW_TABLES_QUERY = (
+    "SELECT count(DISTINCT table_name) FROM information_schema.tables"
+    " WHERE table_schema = 'raw' AND table_name IN ({})"
+)
+# what a build may leave out must exist: the staging views and the seed
+_SKIPPABLE_QUERY = (
+    "SELECT count(DISTINCT table_schema || '.' || table_name) FROM information_schema.tables"
+    " WHERE (table_schema = 'staging' AND table_name IN ({}))"
+    " OR (table_schema = 'reference' AND table_name = 'currencies')"
+)
+
+
+def _staging_models() -> list[str]:
+    return sorted(p.stem for p in (DBT_DIR / "models" / "staging").rglob("*.sql"))
+
+
+def _warehouse_state(config: WarehouseConfig, version: str) -> tuple[bool, tuple[int, int, int]]:
+    """(every raw table dbt reads exists, (verified builds of this code_version, of those with
+    the unit tests passed, with the catalog tests passed for the current catalog)), in one
+    connection. Nothing verified when the build log cannot be read (a fresh warehouse)."""
+    none = (0, 0, 0)
+    if config.kind == "duckdb":
+        import duckdb
+
+        assert config.duckdb_path is not None
+        if not config.duckdb_path.exists():
+            return False, none
+        mark = "?"
+        con: Any = duckdb.connect(str(config.duckdb_path))
+        error: type[Exception] = duckdb.Error
+    else:
+        import psycopg
+
+        mark = "%s"
+        con = connect_postgres(config, autocommit=True)
+        error = psycopg.Error
+    try:
+        names = ", ".join(f"'{name}'" for name in _RAW_TABLES)
+        row = con.execute(_RAW_TABLES_QUERY.format(names)).fetchone()
+        raw_ready = bool(row and row[0] == len(_RAW_TABLES))
+        staging = _staging_models()
+        row = con.execute(
+            _SKIPPABLE_QUERY.format(", ".join(f"'{name}'" for name in staging))
+        ).fetchone()
+        if not row or row[0] != len(staging) + 1:  # something was dropped: build everything
+            return raw_ready, none
+        try:
+            verified = con.execute(_VERIFIED_QUERY.format(mark=mark), [version]).fetchone()
+        except error:
+            verified = None
+        return raw_ready, tuple(verified) if verified else none  # type: ignore[return-value]
+    finally:
+        con.close()
+
+
+def skipped_selection(verified: tuple[int, int, int]) -> list[str]:
+    """dbt selection arguments for what a verified build of this code_version already vouches
+    for on this warehouse: the staging views and the seed (it created them; they change only
+    with the code, and read only raw tables), the unit tests (they read fixtures, not the
+    warehouse), and the tests of the catalog and the seed when the catalog version is the same
+    too. Empty when nothing is verified."""
+    builds, unit_tests, catalog_tests = verified
+    if not builds:
+        return []
+    selection = ["--select", *_SELECT_WITHOUT_STAGING_AND_SEEDS]
+    excluded = [
+        *(["test_type:unit"] if unit_tests else []),
+        *(["tag:catalog"] if catalog_tests else []),
+    ]
+    return selection + (["--exclude", *excluded] if excluded else [])
+
+
+def build(config: WarehouseConfig, as_of: date | None, full: bool = False) -> int:
     """Run `dbt build` (every model, seed and test) with var as_of; 0 on success.
 
-    dbt's log goes to stderr: stdout stays free for the CLI's own output.
+    Incremental by default (dbt/DECISIONLOG.md, "Incremental build"); `full=True` passes
+    --full-refresh and runs every test on every row. dbt's log goes to stderr: stdout stays
+    free for the CLI's own output. The last stderr line gives the time of each phase.
     """
+    started = time.perf_counter()
     as_of = as_of or datetime.now(UTC).date()
-    _ensure_raw_schema(config)
+    version = code_version()
+    raw_ready, verified = _warehouse_state(config, version)
+    if not raw_ready:
+        _ensure_raw_schema(config)
+    skipped = [] if full else skipped_selection(verified)
+    args = dbt_args(config, "build", as_of) + skipped
+    if full:
+        args.append("--full-refresh")
     os.environ.update(dbt_env(config))
+    prepared = time.perf_counter()
     from dbt.cli.main import dbtRunner
 
+    imported = time.perf_counter()
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            result = dbtRunner().invoke(dbt_args(config, "build", as_of))
+            result = dbtRunner().invoke(args)
     finally:
         _release_connections()
+    finished = time.perf_counter()
+    nodes, slowest = _node_times(result.result)
+    print(
+        f"valueverse build: {finished - started:.1f} s in-process (prepare "
+        f"{prepared - started:.1f} s, import dbt {imported - prepared:.1f} s, dbt build "
+        f"{finished - imported:.1f} s of which running nodes {nodes:.1f} s; slowest: {slowest}"
+        f"{'; left out, a verified build vouches for it: ' if skipped else ''}"
+        f"{' '.join(skipped)})",
+        file=sys.stderr,
+    )
     if result.exception is not None:  # dbt itself failed (project, profile, connection)
         print(f"valueverse: dbt could not run: {result.exception}", file=sys.stderr)
         return 1
@@ -102,6 +264,28 @@ def build(config: WarehouseConfig, as_of: date | None) -> int:
         print("valueverse: dbt build failed (see the log above)", file=sys.stderr)
         return 1
     return 0
+
+
+def parse(config: WarehouseConfig, as_of: date) -> int:
+    """`dbt parse` with exactly the arguments `build` uses: fills dbt's partial-parse cache
+    (target/<kind>/partial_parse.msgpack) without touching the warehouse. The benchmark runs it
+    first so that the full and the incremental build it times both start with a warm cache."""
+    os.environ.update(dbt_env(config))
+    from dbt.cli.main import dbtRunner
+
+    args = dbt_args(config, "parse", as_of)
+    with contextlib.redirect_stdout(sys.stderr):
+        result = dbtRunner().invoke(args)
+    return 0 if result.success else 1
+
+
+def _node_times(run: Any, top: int = 5) -> tuple[float, str]:
+    """dbt's wall time running the nodes (hooks included) and the slowest nodes."""
+    try:
+        times = sorted(((r.execution_time, r.node.name) for r in run.results), key=lambda t: -t[0])
+        return float(run.elapsed_time), ", ".join(f"{n} {t:.2f} s" for t, n in times[:top])
+    except (AttributeError, TypeError):  # dbt failed before running nodes
+        return 0.0, "-"
 
 
 def _release_connections() -> None:

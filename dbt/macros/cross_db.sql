@@ -4,13 +4,15 @@
 -#}
 
 {#- Text value of key `key_expr` in a JSON object column of string values (NULL when absent).
-    DuckDB: a MAP lookup, so any key (even one that looks like a JSON path, `$x`, `a.b`) is
-    matched literally. PostgreSQL: the jsonb ->> operator. -#}
+    DuckDB: a JSON Pointer (RFC 6901: `/` + the key with `~` written `~0` and `/` written `~1`),
+    so any key (even one that looks like a JSON path, `$x`, `a.b`, `[0]`) is matched literally;
+    ~10x faster than casting the object to a MAP, which mattered at 10M events.
+    PostgreSQL: the jsonb ->> operator. -#}
 {% macro json_text(json_col, key_expr) %}
   {{ return(adapter.dispatch('json_text', 'valueverse')(json_col, key_expr)) }}
 {% endmacro %}
 {% macro duckdb__json_text(json_col, key_expr) -%}
-  cast({{ json_col }} as map(varchar, varchar))[{{ key_expr }}]
+  json_extract_string({{ json_col }}, '/' || replace(replace({{ key_expr }}, '~', '~0'), '/', '~1'))
 {%- endmacro %}
 {% macro postgres__json_text(json_col, key_expr) -%}
   ({{ json_col }} ->> {{ key_expr }})

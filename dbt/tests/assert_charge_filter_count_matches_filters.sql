@@ -1,3 +1,4 @@
+{{ config(tags=['catalog']) }}
 -- The loader writes each charge's filter_count next to its filter rows; the models count the
 -- rows themselves, so a disagreement means a half-written catalog.
 with filter_rows as (

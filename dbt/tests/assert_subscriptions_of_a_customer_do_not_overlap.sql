@@ -1,3 +1,4 @@
+{{ config(tags=['catalog']) }}
 -- An event belongs to the one subscription of its customer active on its date: two
 -- subscriptions of a customer that overlap would bill it twice (the catalog loader refuses
 -- them; this guards the models' assumption).

@@ -1,6 +1,7 @@
 -- The aggregated quantity q of every charge in every billing period (spec section 4),
 -- including periods where nothing happened (q = 0: the invoice still shows a usage line).
--- A table: the event-sized aggregation runs once per build, not once per mart reading it.
+-- A table of periods x charges (small: no event-sized work here; the totals over events come
+-- from the incremental int_charge_event_totals_aggregated), read by pricing and the marts.
 {{ config(materialized='table') }}
 with
 
@@ -18,42 +19,9 @@ charges as (
         on metrics.metric_code = charges.metric_code
 ),
 
-matched as (
-    select * from {{ ref('int_usage_events_rated') }}
-    where charge_index is not null    -- the (event, charge) pairs; unbilled events have none
-),
-
 event_totals as (
-    select
-        subscription_id,
-        period_start,
-        charge_index,
-        count(*) as event_count,                -- events that match the charge (metric + filters)
-        count(case when field_status = 'read' then 1 end) as values_read,
-        min(event_ts) as first_event_at,
-        max(event_ts) as last_event_at,
-        sum(case when field_status = 'read' then value_number end) as sum_value,
-        max(case when field_status = 'read' then value_number end) as max_value,
-        count(distinct case when field_status = 'read' then value_text end) as distinct_values
-    from matched
-    group by subscription_id, period_start, charge_index
-),
-
-latest_values as (
-    -- `latest`: the value of the last event by timestamp; a tie goes to the greatest event_id,
-    -- comparing ids by code point
-    select subscription_id, period_start, charge_index, value_number as latest_value
-    from (
-        select
-            matched.*,
-            row_number() over (
-                partition by subscription_id, period_start, charge_index
-                order by event_ts desc, {{ collate_c('event_id') }} desc
-            ) as recency_rank
-        from matched
-        where aggregation = 'latest' and field_status = 'read'
-    ) as ranked
-    where recency_rank = 1
+    -- the event-sized aggregation, done incrementally (int_charge_event_totals_aggregated)
+    select * from {{ ref('int_charge_event_totals_aggregated') }}
 )
 
 select
@@ -85,7 +53,7 @@ select
         when 'sum' then cast(coalesce(event_totals.sum_value, 0) as {{ qty_type() }})
         when 'max' then cast(coalesce(event_totals.max_value, 0) as {{ qty_type() }})
         when 'unique_count' then cast(coalesce(event_totals.distinct_values, 0) as {{ qty_type() }})
-        when 'latest' then cast(coalesce(latest_values.latest_value, 0) as {{ qty_type() }})
+        when 'latest' then cast(coalesce(event_totals.latest_value, 0) as {{ qty_type() }})
     end as {{ qty_type() }}) as quantity
 from periods
 inner join charges
@@ -94,7 +62,3 @@ left join event_totals
     on event_totals.subscription_id = periods.subscription_id
     and event_totals.period_start = periods.period_start
     and event_totals.charge_index = charges.charge_index
-left join latest_values
-    on latest_values.subscription_id = periods.subscription_id
-    and latest_values.period_start = periods.period_start
-    and latest_values.charge_index = charges.charge_index

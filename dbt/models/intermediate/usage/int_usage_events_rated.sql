@@ -12,33 +12,78 @@
 --     one row, so a rated batch is always visible), however late or out of order they
 --     committed, and replaces those batches' rows (delete+insert on batch_id);
 --   * rows rated with an older catalog are deleted first (pre_hook): a new catalog version
---     re-rates every event, because subscriptions, charges and filters may all have changed.
+--     re-rates every event, because subscriptions, charges and filters may all have changed;
+--   * every row carries the rating_run that rated it: the aggregation downstream and the scoped
+--     tests work on the rows rated since they last ran (DECISIONLOG.md, "Incremental build").
 -- depends_on: {{ ref('stg_raw__ingest_batches') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='batch_id',
     on_schema_change='fail',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where catalog_version <> "
-             ~ "{{ current_catalog_version() }} or {{ current_catalog_version() }} is null{% endif %}"
+    pre_hook=[
+        "{{ rating_session_settings() }}",
+        "{% if is_incremental() %}{{ delete_rows_of_older_catalog(this) }}{% endif %}",
+    ],
+    post_hook="{{ index_rated_events(this) }}"
 ) }}
 
 with
 
+{% if is_incremental() and execute %}
+{#- The batches not rated yet with the current catalog (rows of an older one are deleted by the
+    pre_hook, which runs after this is read), and the earliest landed_at among them: read now
+    and written into the SQL as literals, so the planner sees how few events are new and
+    PostgreSQL reads them through its BRIN index on raw.events.landed_at (a batch's events
+    carry the batch's landed_at). -#}
+{%- set unrated = run_query(
+      'select batches.batch_id, batches.landed_at from ' ~ ref('stg_raw__ingest_batches')
+      ~ ' as batches where not exists (select 1 from ' ~ this
+      ~ ' as rated where rated.batch_id = batches.batch_id and rated.catalog_version = '
+      ~ current_catalog_version() ~ ')') -%}
+{%- set unrated_ids = unrated.columns[0].values() -%}
+{%- set unrated_landed = unrated.columns[1].values() -%}
+{%- endif %}
+
 attributed as (
     select * from {{ ref('int_usage_events_attributed') }}
-    {% if is_incremental() %}
-    -- only batches not rated yet (few rows to compare: the batches, against this table's ids)
+    {%- if is_incremental() and execute %}
+    {%- if unrated_ids | length == 0 %}
+    where 1 = 0    -- every batch is rated already
+    {%- elif unrated_ids | length <= 1000 %}
+    where batch_id in (
+        {%- for batch_id in unrated_ids %}'{{ batch_id | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor -%}
+    )
+      and landed_at >= {{ timestamp_literal(unrated_landed | min) }}
+    {%- else %}
     where batch_id in (
         select batches.batch_id
         from {{ ref('stg_raw__ingest_batches') }} as batches
         where not exists (select 1 from {{ this }} as rated where rated.batch_id = batches.batch_id)
     )
-    {% endif %}
+      and landed_at >= {{ timestamp_literal(unrated_landed | min) }}
+    {%- endif %}
+    {%- endif %}
 ),
 
 rating_catalog as (
-    select catalog_version from {{ ref('stg_raw__catalog_versions') }} where is_current
+    -- the catalog these rows are rated with, and this build's rating_run: greater than every
+    -- rating_run already in the table (downstream models and the scoped tests read "what was
+    -- rated since" off it); a UTC timestamp YYYYMMDDHHMMSS keeps it growing across full refreshes
+    select
+        catalog_version,
+        cast(
+            {%- if is_incremental() %}
+            greatest(
+                coalesce((select max(rating_run) from {{ this }}), 0) + 1,
+                {{ run_started_at.strftime('%Y%m%d%H%M%S') }}
+            )
+            {%- else %}
+            {{ run_started_at.strftime('%Y%m%d%H%M%S') }}
+            {%- endif %}
+        as bigint) as rating_run
+    from {{ ref('stg_raw__catalog_versions') }}
+    where is_current
 ),
 
 charges as (
@@ -161,6 +206,7 @@ rated as (
 
 select
     rated.*,
-    rating_catalog.catalog_version    -- the catalog these rows were rated with (see pre_hook)
+    rating_catalog.catalog_version,   -- the catalog these rows were rated with (see pre_hook)
+    rating_catalog.rating_run         -- the build that rated them (see rating_catalog)
 from rated
 cross join rating_catalog

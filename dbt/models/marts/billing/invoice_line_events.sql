@@ -17,6 +17,7 @@ select
     value_number,
     value_text,
     batch_id,
-    landed_at
+    landed_at,
+    rating_run          -- the build that rated the event (int_usage_events_rated)
 from {{ ref('int_usage_events_rated') }}
 where charge_index is not null

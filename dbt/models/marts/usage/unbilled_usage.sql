@@ -16,6 +16,7 @@ select
     period_start,
     unbilled_reason as reason,
     batch_id,
-    landed_at
+    landed_at,
+    rating_run          -- the build that rated the event (int_usage_events_rated)
 from {{ ref('int_usage_events_rated') }}
 where charge_index is null
