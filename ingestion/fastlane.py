@@ -140,7 +140,7 @@ def validate_many(lines: list[bytes], landing_time: datetime) -> FastResult:
     n = len(lines)
     if n == 0:
         return FastResult(_empty(), [])
-    texts, unreadable = _as_utf8(lines)
+    texts = _as_utf8(lines)
     # Guards in Arrow (its RE2 matching costs less than DuckDB's): a line that
     # fails them is nulled, so it goes to the slow lane.
     refused = pc.or_(
@@ -163,7 +163,6 @@ def validate_many(lines: list[bytes], landing_time: datetime) -> FastResult:
         con.unregister("props")
         con.execute("DROP TABLE IF EXISTS parsed")
     accepted_idx = table.column("i").to_numpy()
-    del unreadable
     keep = set(accepted_idx.tolist())
     slow = [i for i in range(n) if i not in keep]
     return FastResult(table, slow)
@@ -213,7 +212,7 @@ def _canonical_props(distinct: list[str | None]) -> pa.Table:
     )
 
 
-def _as_utf8(lines: list[bytes]) -> tuple[pa.Array, list[int]]:
+def _as_utf8(lines: list[bytes]) -> pa.Array:
     """The lines as an Arrow string array; lines that are not UTF-8 become null.
 
     Built from one joined buffer and its offsets: pa.array() over a list of
@@ -225,18 +224,18 @@ def _as_utf8(lines: list[bytes]) -> tuple[pa.Array, list[int]]:
         pa.large_binary(), len(lines), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(lines))]
     )
     try:
-        return binary.cast(pa.large_string()), []
-    except pa.ArrowInvalid:
-        bad = []
-        for i, line in enumerate(lines):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                bad.append(i)
-        mask = pa.array([False] * len(lines))
-        mask = pc.if_else(pc.is_in(pa.array(range(len(lines))), pa.array(bad)), True, mask)
-        cleaned = pc.if_else(mask, pa.scalar(None, pa.binary()), binary)
-        return cleaned.cast(pa.large_string()), bad
+        return binary.cast(pa.large_string())
+    except pa.ArrowInvalid:  # some line is not UTF-8: null those (the slow lane rejects them)
+        readable = pa.array([_is_utf8(line) for line in lines])
+        return pc.if_else(readable, binary, pa.scalar(None, binary.type)).cast(pa.large_string())
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _connection() -> duckdb.DuckDBPyConnection:

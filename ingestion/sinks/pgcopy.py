@@ -90,13 +90,6 @@ def numeric_9(integer: np.ndarray, fraction9: np.ndarray) -> pa.Array:
     return _fixed(out, 24)
 
 
-def boolean(values: np.ndarray) -> pa.Array:
-    out = np.empty(len(values), dtype=[("n", ">i4"), ("v", "u1")])
-    out["n"] = 1
-    out["v"] = values.astype(np.uint8)
-    return _fixed(out, 5)
-
-
 def constant_text(value: str) -> pa.Scalar:
     data = value.encode()
     return pa.scalar(len(data).to_bytes(4, "big") + data, pa.large_binary())
