@@ -11,7 +11,7 @@ import os
 import sys
 from datetime import UTC, datetime
 
-from ingestion.rating import DBT_DIR, dbt_args, dbt_env
+from ingestion.rating import dbt_args, dbt_env, target_dir
 from ingestion.warehouse import WarehouseConfig
 
 
@@ -25,6 +25,6 @@ def generate_docs(config: WarehouseConfig) -> int:
     if not result.success:
         print("valueverse: dbt docs generate failed (see the log above)", file=sys.stderr)
         return 1
-    site = DBT_DIR / "target" / config.kind / "index.html"
-    print(f"dbt docs: {site}  (serve: cd dbt && dbt docs serve --target-path target/{config.kind})")
+    site = target_dir(config) / "index.html"
+    print(f"dbt docs: {site}  (serve: cd dbt && dbt docs serve --target-path {site.parent})")
     return 0

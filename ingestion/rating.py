@@ -66,6 +66,14 @@ def dbt_env(config: WarehouseConfig) -> dict[str, str]:
     }
 
 
+def target_dir(config: WarehouseConfig) -> Path:
+    """dbt's target path for `config`'s backend. VALUEVERSE_DBT_TARGET_DIR moves the root so that
+    concurrent processes on one checkout (parallel test runs, Dagster beside the CLI) keep their
+    own dbt state instead of racing on one target/ folder."""
+    root = Path(os.environ.get("VALUEVERSE_DBT_TARGET_DIR") or DBT_DIR / "target")
+    return root / config.kind
+
+
 def dbt_args(
     config: WarehouseConfig,
     command: str,
@@ -74,7 +82,7 @@ def dbt_args(
 ) -> list[str]:
     """Arguments for one dbt command against `config`; each target keeps its own target path
     (switching targets in one path would throw away dbt's partial-parse cache)."""
-    target_path = DBT_DIR / "target" / config.kind
+    target_path = target_dir(config)
     return [
         command,
         "--project-dir",
