@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -137,6 +138,31 @@ def cmd_invoices_export(args: argparse.Namespace, config: WarehouseConfig) -> in
     return 0
 
 
+def cmd_invoices_finalize(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.finalization import finalize
+
+    result = finalize(config, args.as_of, grace_days=args.grace_days, series=args.series)
+    for invoice in result.finalized:
+        print(
+            f"finalized {invoice.number}: {invoice.invoice_id} "
+            f"[{invoice.period_start}, {invoice.period_end}) {invoice.total_text()}"
+        )
+    if result.quality_run is None:
+        print("note: no data-quality run found; nothing gated this finalization", file=sys.stderr)
+    for blocked in result.blocked:
+        print(
+            f"valueverse: not finalized {blocked.invoice_id}: {'; '.join(blocked.reasons)}",
+            file=sys.stderr,
+        )
+    counts = {
+        "finalized": len(result.finalized),
+        "blocked": len(result.blocked),
+        "already_finalized": result.already_finalized,
+    }
+    print(json.dumps(counts))
+    return 1 if result.blocked else 0
+
+
 def cmd_sample_generate(args: argparse.Namespace, config: WarehouseConfig) -> int:
     from ingestion.generator import generate
 
@@ -161,6 +187,16 @@ def cmd_docs(args: argparse.Namespace, config: WarehouseConfig) -> int:
     from ingestion.dbt_docs import generate_docs
 
     return generate_docs(config)
+
+
+def cmd_quality_run(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from datetime import UTC, datetime
+
+    from ingestion.quality.summary import run_and_summarize
+
+    as_of = args.as_of or datetime.now(UTC).date()
+    docs_dir = Path(args.docs_dir) if args.docs_dir else None
+    return run_and_summarize(config, as_of, docs_dir, CliError)
 
 
 def cmd_demo(args: argparse.Namespace, config: WarehouseConfig) -> int:
@@ -228,6 +264,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=_date, required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_invoices_export)
+    p = invoices.add_parser(
+        "finalize",
+        help="issue every invoice whose period ended grace days before --as-of (numbered, frozen)",
+    )
+    p.add_argument("--as-of", type=_date, required=True)
+    p.add_argument(
+        "--grace-days",
+        type=int,
+        default=int(os.environ.get("VALUEVERSE_FINALIZE_GRACE_DAYS", "3")),
+        help="days after a period's end before its invoice is finalized "
+        "(default: $VALUEVERSE_FINALIZE_GRACE_DAYS, else 3)",
+    )
+    p.add_argument(
+        "--series", help="invoice number series (default: $VALUEVERSE_INVOICE_SERIES, else VV)"
+    )
+    p.set_defaults(func=cmd_invoices_finalize)
 
     sample = groups.add_parser("sample", help="deterministic sample data").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -249,6 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = groups.add_parser("docs", help="generate dbt's documentation site for the models")
     p.set_defaults(func=cmd_docs)
+
+    quality = groups.add_parser("quality", help="data-quality suites (Great Expectations)")
+    p = quality.add_subparsers(dest="action", required=True, metavar="ACTION").add_parser(
+        "run", help="validate the warehouse, record results, build Data Docs"
+    )
+    p.add_argument("--as-of", type=_date, default=None, help="billing date (default: today, UTC)")
+    p.add_argument("--docs-dir", default=None, help="GE project + Data Docs (default: "
+                   "$VALUEVERSE_QUALITY_DIR, else ./valueverse-quality)")  # fmt: skip
+    p.set_defaults(func=cmd_quality_run)
 
     p = groups.add_parser("demo", help="generate sample data and run the pipeline end to end")
     p.add_argument("--data-dir", default=".data", help="where samples and outputs go")

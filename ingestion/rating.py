@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ingestion.invoice_store import ensure_store
 from ingestion.schemas import plain_decimal
 from ingestion.warehouse import (
     WarehouseConfig,
@@ -35,7 +36,8 @@ EXPORT_HEADER = (
 )
 _EXPORT_QUERY = """
 SELECT subscription_id, customer_id, period_start, period_end, line_type, metric, quantity,
-       amount, currency, currency_exponent, line_order, charge_index
+       amount, currency, currency_exponent, line_order, charge_index,
+       corrected_period_start, corrected_invoice_id, adjusted_line_order
 FROM marts.invoice_lines
 WHERE period_end <= {mark}
 """
@@ -241,6 +243,7 @@ def build(config: WarehouseConfig, as_of: date | None, full: bool = False) -> in
     raw_ready, verified = _warehouse_state(config, version)
     if not raw_ready:
         _ensure_raw_schema(config)
+    ensure_store(config)  # the finalized invoices the marts read (ingestion/invoice_store.py)
     skipped = [] if full else skipped_selection(verified)
     args = dbt_args(config, "build", as_of) + skipped
     if full:
@@ -385,8 +388,10 @@ def _check_built_as_of(row: Sequence[Any] | None, as_of: date) -> None:
 
 
 def _sort_key(row: Sequence[Any]) -> tuple[Any, ...]:
-    # subscription_id by code point (Python's str order), period, then the invoice's line order
-    return (row[0], row[2], row[10], row[11] or 0)
+    # subscription_id by code point (Python's str order), period, then the invoice's line order;
+    # adjustment lines (line_order 6) by the period they correct, then the line they change
+    corrected = (row[12] or date.min, row[13] or "", row[14] or 0)
+    return (row[0], row[2], row[10], corrected, row[11] or 0)
 
 
 def _format(row: Sequence[Any]) -> str:

@@ -1,5 +1,6 @@
 -- Each rated usage line's event_count is the number of events invoice_line_events lists for
--- it, and once its period has ended it is on the invoice with the same q and amount.
+-- it, and once its period has ended it is on the computed invoice with the same q and amount
+-- (a finalized invoice may show less: late usage is billed as adjustments).
 -- The event count is recounted for the lines that events rated since the last verified build
 -- touched (the lines whose totals were merged incrementally since then); the other lines'
 -- totals have not changed since they passed (DECISIONLOG.md, "Scoped tests"). Without a
@@ -35,7 +36,7 @@ left join line_events
     on line_events.subscription_id = rated.subscription_id
     and line_events.period_start = rated.period_start
     and line_events.charge_index = rated.charge_index
-left join {{ ref('invoice_lines') }} as lines
+left join {{ ref('int_invoice_lines_computed') }} as lines
     on lines.line_id = rated.line_id
     and lines.line_type = 'usage'
     and lines.quantity = rated.quantity

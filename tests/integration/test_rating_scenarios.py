@@ -11,6 +11,19 @@ on an empty warehouse:
     valueverse invoices export --as-of <as_of> --out got.csv
 
 and got.csv must equal expected_invoice_lines.csv byte for byte.
+
+Scenarios of contract v1.1 (finalization and late usage, billing-semantics.md section 8) add
+two keys to scenario.yml, and run these steps between `events load` and the final build:
+
+    finalize: {as_of: D, grace_days: G, expect: {finalized: N, blocked: 0, already_finalized: 0}}
+    late_events: {file: events_late.jsonl, expect: {accepted: N, ...}}
+
+    valueverse build --as-of D
+    valueverse invoices finalize --as-of D --grace-days G   # last stdout line == expect
+    valueverse events load events_late.jsonl                 # last stdout line == expect
+
+The finalized invoices' lines must then be exported unchanged (they are frozen), and the final
+export must equal expected_invoice_lines.csv.
 """
 
 from __future__ import annotations
@@ -42,6 +55,7 @@ def test_scenario_export_is_byte_identical(
     landed = run_cli(warehouse_url, "events", "load", str(scenario / "events.jsonl"), cwd=tmp_path)
     assert landed.returncode == 0, landed.stderr
     assert {key: landed.last_json.get(key) for key in spec["expect"]} == spec["expect"]
+    frozen = _finalize_then_land_late(scenario, spec, warehouse_url, tmp_path)
     built = run_cli(warehouse_url, "build", "--as-of", as_of, cwd=tmp_path)
     assert built.returncode == 0, built.stderr[-3000:]
     assert built.stdout == ""  # dbt's log goes to stderr
@@ -53,3 +67,39 @@ def test_scenario_export_is_byte_identical(
     want = (scenario / "expected_invoice_lines.csv").read_bytes()
     assert got.read_text(encoding="utf-8") == want.decode("utf-8")  # readable diff first
     assert got.read_bytes() == want
+    for line in frozen:  # what finalization issued is exported exactly as issued
+        assert line in got.read_text(encoding="utf-8").splitlines()
+
+
+def _finalize_then_land_late(
+    scenario: Path, spec: dict, warehouse_url: str, tmp_path: Path
+) -> list[str]:
+    """The v1.1 steps (none for a v1 scenario); returns the finalized invoices' exported lines."""
+    if "finalize" not in spec:
+        return []
+    step = spec["finalize"]
+    when = str(step["as_of"])
+    built = run_cli(warehouse_url, "build", "--as-of", when, cwd=tmp_path)
+    assert built.returncode == 0, built.stderr[-3000:]
+    done = run_cli(
+        warehouse_url,
+        "invoices",
+        "finalize",
+        "--as-of",
+        when,
+        "--grace-days",
+        str(step.get("grace_days", 3)),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.last_json == step["expect"]
+    issued = tmp_path / "finalized.csv"
+    exported = run_cli(
+        warehouse_url, "invoices", "export", "--as-of", when, "--out", str(issued), cwd=tmp_path
+    )
+    assert exported.returncode == 0, exported.stderr
+    late = spec["late_events"]
+    landed = run_cli(warehouse_url, "events", "load", str(scenario / late["file"]), cwd=tmp_path)
+    assert landed.returncode == 0, landed.stderr
+    assert {key: landed.last_json.get(key) for key in late["expect"]} == late["expect"]
+    return issued.read_text(encoding="utf-8").splitlines()[1:]

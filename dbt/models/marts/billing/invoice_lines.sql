@@ -1,120 +1,86 @@
--- Invoice lines (spec section 7), in invoice order (line_order, then charge_index):
---   1 fixed_fee (if the plan has one), 2 usage (one per charge, also when q = 0),
---   3 minimum_commitment (only if > 0), 4 discount (only if > 0, negative), 5 tax (with a tax_rate).
--- amount is the line's exact amount rounded once to the currency's minor unit.
--- Only periods that ended on or before as_of are invoiced; `valueverse invoices export` writes
--- these lines as invoice_lines.csv.
+-- Invoice lines of every period that ended on or before as_of (spec sections 7 and 8), in
+-- invoice order: 1 fixed_fee, 2 usage (one per charge), 3 minimum_commitment, 4 discount
+-- (negative), 5 tax, then 6 adjustment lines (late usage on earlier, finalized invoices, in
+-- the order of the period they correct, then of the line they change).
+--   finalized invoices: the lines exactly as issued (billing.finalized_invoice_lines);
+--   other invoices: the lines computed now, plus the adjustments billed on them.
+-- `valueverse invoices export` writes these lines as invoice_lines.csv.
 with
 
--- only periods that ended on or before as_of have an invoice
-totals as (
-    select * from {{ ref('int_invoice_totals_computed') }}
-    where is_ended
-),
-
-usage as (
-    select * from {{ ref('int_charge_amounts_priced') }}
-    where is_ended
-),
-
-fixed_fee_lines as (
+finalized_lines as (
     select
-        subscription_id, customer_id, plan_code, period_start, period_end, invoice_status,
-        1 as line_order,
-        'fixed_fee' as line_type,
-        cast(null as integer) as charge_index,
-        cast(null as varchar) as metric,
-        cast(null as {{ qty_type() }}) as quantity,
-        cast(fixed_fee_exact as {{ exact_type() }}) as amount_exact,
-        cast(fixed_fee_amount as {{ money_type() }}) as amount,
-        currency, currency_exponent
-    from totals
-    where fixed_fee is not null
+        line_id, invoice_id, subscription_id, customer_id, plan_code, period_start, period_end,
+        'finalized' as invoice_status,
+        line_order, line_type, charge_index, metric, quantity, amount_exact, amount,
+        currency, currency_exponent,
+        corrected_invoice_id, corrected_period_start, corrected_period_end,
+        adjusted_line_type, adjusted_line_order
+    from {{ ref('stg_billing__finalized_invoice_lines') }}
 ),
 
-usage_lines as (
+computed_lines as (
     select
-        subscription_id, customer_id, plan_code, period_start, period_end, invoice_status,
-        2 as line_order,
-        'usage' as line_type,
-        cast(charge_index as integer) as charge_index,
-        cast(metric_code as varchar) as metric,
-        cast(quantity as {{ qty_type() }}) as quantity,
-        cast(amount_exact as {{ exact_type() }}) as amount_exact,
-        cast(amount as {{ money_type() }}) as amount,
-        currency, currency_exponent
-    from usage
+        line_id, invoice_id, subscription_id, customer_id, plan_code, period_start, period_end,
+        invoice_status,
+        line_order, line_type, charge_index, metric, quantity, amount_exact, amount,
+        currency, currency_exponent,
+        cast(null as varchar) as corrected_invoice_id,
+        cast(null as date) as corrected_period_start,
+        cast(null as date) as corrected_period_end,
+        cast(null as varchar) as adjusted_line_type,
+        cast(null as integer) as adjusted_line_order
+    from {{ ref('int_invoice_lines_computed') }}
+    where invoice_id not in (select invoice_id from {{ ref('stg_billing__finalized_invoices') }})
 ),
 
-minimum_commitment_lines as (
+adjustment_lines as (
     select
+        target_invoice_id || '/6/' || corrected_invoice_id || '/'
+            || cast(adjusted_line_order as varchar) || '/'
+            || cast(coalesce(charge_index, 0) as varchar) as line_id,
+        target_invoice_id as invoice_id,
         subscription_id, customer_id, plan_code, period_start, period_end, invoice_status,
-        3 as line_order,
-        'minimum_commitment' as line_type,
-        cast(null as integer) as charge_index,
-        cast(null as varchar) as metric,
-        cast(null as {{ qty_type() }}) as quantity,
-        cast(minimum_topup_exact as {{ exact_type() }}) as amount_exact,
-        cast(minimum_topup_amount as {{ money_type() }}) as amount,
-        currency, currency_exponent
-    from totals
-    where minimum_topup_amount > 0
-),
-
-discount_lines as (
-    select
-        subscription_id, customer_id, plan_code, period_start, period_end, invoice_status,
-        4 as line_order,
-        'discount' as line_type,
-        cast(null as integer) as charge_index,
-        cast(null as varchar) as metric,
-        cast(null as {{ qty_type() }}) as quantity,
-        cast(-discount_exact as {{ exact_type() }}) as amount_exact,
-        cast(-discount_amount as {{ money_type() }}) as amount,
-        currency, currency_exponent
-    from totals
-    where discount_amount > 0
-),
-
-tax_lines as (
-    select
-        subscription_id, customer_id, plan_code, period_start, period_end, invoice_status,
-        5 as line_order,
-        'tax' as line_type,
-        cast(null as integer) as charge_index,
-        cast(null as varchar) as metric,
-        cast(null as {{ qty_type() }}) as quantity,
-        cast(tax_exact as {{ exact_type() }}) as amount_exact,
-        cast(tax_amount as {{ money_type() }}) as amount,
-        currency, currency_exponent
-    from totals
-    where tax_rate is not null
+        6 as line_order,
+        'adjustment' as line_type,
+        charge_index,
+        metric,
+        quantity,
+        cast(amount as {{ exact_type() }}) as amount_exact,
+        amount,
+        currency, currency_exponent,
+        corrected_invoice_id, corrected_period_start, corrected_period_end,
+        adjusted_line_type, adjusted_line_order
+    from {{ ref('int_invoice_adjustments_computed') }}
+    where target_invoice_id is not null
 ),
 
 all_lines as (
-    select * from fixed_fee_lines
-    union all select * from usage_lines
-    union all select * from minimum_commitment_lines
-    union all select * from discount_lines
-    union all select * from tax_lines
+    select * from finalized_lines
+    union all select * from computed_lines
+    union all select * from adjustment_lines
 )
 
 select
-    {{ invoice_line_id('subscription_id', 'period_start', 'line_order', 'charge_index') }} as line_id,
-    {{ invoice_id('subscription_id', 'period_start') }} as invoice_id,
-    subscription_id,
-    customer_id,
-    plan_code,
-    period_start,
-    period_end,
-    invoice_status,
-    line_order,
-    line_type,
-    charge_index,
-    metric,
-    quantity,
-    amount_exact,
-    amount,
-    currency,
-    currency_exponent
+    cast(line_id as varchar) as line_id,
+    cast(invoice_id as varchar) as invoice_id,
+    cast(subscription_id as varchar) as subscription_id,
+    cast(customer_id as varchar) as customer_id,
+    cast(plan_code as varchar) as plan_code,
+    cast(period_start as date) as period_start,
+    cast(period_end as date) as period_end,
+    cast(invoice_status as varchar) as invoice_status,
+    cast(line_order as integer) as line_order,
+    cast(line_type as varchar) as line_type,
+    cast(charge_index as integer) as charge_index,
+    cast(metric as varchar) as metric,
+    cast(quantity as {{ qty_type() }}) as quantity,
+    cast(amount_exact as {{ exact_type() }}) as amount_exact,
+    cast(amount as {{ money_type() }}) as amount,
+    cast(currency as varchar) as currency,
+    cast(currency_exponent as integer) as currency_exponent,
+    cast(corrected_invoice_id as varchar) as corrected_invoice_id,
+    cast(corrected_period_start as date) as corrected_period_start,
+    cast(corrected_period_end as date) as corrected_period_end,
+    cast(adjusted_line_type as varchar) as adjusted_line_type,
+    cast(adjusted_line_order as integer) as adjusted_line_order
 from all_lines

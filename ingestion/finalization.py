@@ -1,0 +1,309 @@
+"""Invoice finalization (billing-semantics.md section 8): `valueverse invoices finalize`.
+
+An invoice whose period ended at least `grace_days` before `as_of` is finalized once: it gets
+the next number of its issuer series and is copied, lines and totals, from the dbt marts into
+the append-only store (ingestion/invoice_store.py). From then on the marts show the frozen copy;
+usage that lands later for that period is billed by the dbt models as `adjustment` lines on the
+subscription's next invoice (dbt/models/intermediate/billing/int_invoice_adjustments_computed.sql).
+
+Why one transaction, numbers assigned inside it, and the store locked: numbers must be gapless
+and sequential per series. A number is only ever taken together with the invoice it names, so a
+crash or a refused commit leaves no gap, and two finalizers cannot take the same number.
+Re-running is a no-op for invoices already finalized.
+
+Data quality gate: a failing critical expectation of the latest data-quality run
+(`quality.expectation_results`, written by ingestion/quality) blocks every invoice whose period
+overlaps the failure's scope (the whole warehouse when the scope is empty).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ingestion.invoice_store import ensure_store
+from ingestion.warehouse import WarehouseConfig, WarehouseError, connect_duckdb, connect_postgres
+
+DEFAULT_SERIES = "VV"
+DEFAULT_GRACE_DAYS = 3
+
+
+@dataclass(frozen=True)
+class FinalizedInvoice:
+    number: str
+    invoice_id: str
+    subscription_id: str
+    period_start: date
+    period_end: date
+    total: Decimal
+    currency: str
+    currency_exponent: int
+
+    def total_text(self) -> str:
+        """The total with exactly the currency's decimals, as invoices print it."""
+        from ingestion.rating import format_amount
+
+        return f"{format_amount(self.total, self.currency_exponent)} {self.currency}"
+
+
+@dataclass(frozen=True)
+class BlockedInvoice:
+    invoice_id: str
+    subscription_id: str
+    period_start: date
+    period_end: date
+    reasons: tuple[str, ...]
+
+
+@dataclass
+class FinalizeResult:
+    finalized: list[FinalizedInvoice] = field(default_factory=list)
+    blocked: list[BlockedInvoice] = field(default_factory=list)
+    already_finalized: int = 0
+    quality_run: str | None = None  # the data-quality run that gated this one, if any
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    invoice_id: str
+    subscription_id: str
+    period_start: date
+    period_end: date
+    total: Decimal
+    currency: str
+    currency_exponent: int
+
+
+_CANDIDATES = """
+SELECT invoice_id, subscription_id, period_start, period_end, total, currency, currency_exponent
+FROM marts.invoices
+WHERE status <> 'finalized' AND period_end <= {p}
+  AND invoice_id NOT IN (SELECT invoice_id FROM billing.finalized_invoices)
+"""
+_LINE_SUMS = """
+SELECT invoice_id, sum(amount) FROM marts.invoice_lines
+WHERE period_end <= {p} AND invoice_status <> 'finalized' GROUP BY invoice_id
+"""
+_INVOICE_COLUMNS = (
+    "invoice_id, subscription_id, customer_id, plan_code, period_start, period_end, active_days,"
+    " days_in_period, fixed_fee_amount, usage_amount, minimum_topup_amount, subtotal,"
+    " discounts_applied, discount_amount, tax_rate, tax_amount, adjustment_amount, total,"
+    " currency, currency_exponent"
+)
+_LINE_COLUMNS = (
+    "line_id, invoice_id, subscription_id, customer_id, plan_code, period_start, period_end,"
+    " line_order, line_type, charge_index, metric, quantity, amount_exact, amount, currency,"
+    " currency_exponent, corrected_invoice_id, corrected_period_start, corrected_period_end,"
+    " adjusted_line_type, adjusted_line_order"
+)
+_QUALITY_FAILURES = """
+SELECT r.suite, r.expectation, r.column_name, r.observed, r.scope_start, r.scope_end, r.run_id
+FROM quality.expectation_results AS r
+WHERE r.run_id = (SELECT run_id FROM quality.runs ORDER BY run_at DESC, run_id DESC LIMIT 1)
+  AND r.critical AND NOT r.success
+"""
+
+
+def finalize(
+    config: WarehouseConfig,
+    as_of: date,
+    grace_days: int = DEFAULT_GRACE_DAYS,
+    series: str | None = None,
+) -> FinalizeResult:
+    """Finalize every invoice whose period ended on or before `as_of - grace_days`."""
+    if grace_days < 0:
+        raise WarehouseError(f"grace days must be 0 or more, got {grace_days}")
+    series = series or os.environ.get("VALUEVERSE_INVOICE_SERIES") or DEFAULT_SERIES
+    ensure_store(config)
+    with _Transaction(config) as db:
+        db.lock_store()
+        _check_built(db, as_of)
+        cutoff = as_of - timedelta(days=grace_days)
+        candidates = [_Candidate(*row) for row in db.fetch(_CANDIDATES, [cutoff])]
+        result = FinalizeResult()
+        result.already_finalized = int(
+            db.fetch(
+                "SELECT count(*) FROM billing.finalized_invoices WHERE period_end <= {p}", [cutoff]
+            )[0][0]
+        )
+        sums = {row[0]: Decimal(row[1]) for row in db.fetch(_LINE_SUMS, [cutoff])}
+        failures, result.quality_run = _quality_failures(db)
+        eligible = []
+        for invoice in candidates:
+            reasons = _blocking_reasons(invoice, sums.get(invoice.invoice_id), failures)
+            if reasons:
+                result.blocked.append(
+                    BlockedInvoice(
+                        invoice.invoice_id,
+                        invoice.subscription_id,
+                        invoice.period_start,
+                        invoice.period_end,
+                        tuple(reasons),
+                    )
+                )
+            else:
+                eligible.append(invoice)
+        # numbers follow the order invoices were due: period end, then subscription (code point)
+        eligible.sort(key=lambda i: (i.period_end, i.subscription_id, i.period_start))
+        last = db.fetch(
+            "SELECT coalesce(max(sequence_number), 0) FROM billing.finalized_invoices"
+            " WHERE series = {p}",
+            [series],
+        )[0][0]
+        numbered = [(inv, int(last) + n) for n, inv in enumerate(eligible, start=1)]
+        if numbered:
+            db.insert_batch(
+                [(inv.invoice_id, f"{series}-{seq:06d}", seq) for inv, seq in numbered],
+                series,
+                as_of,
+            )
+        result.finalized = [
+            FinalizedInvoice(
+                f"{series}-{seq:06d}",
+                inv.invoice_id,
+                inv.subscription_id,
+                inv.period_start,
+                inv.period_end,
+                Decimal(inv.total),
+                inv.currency,
+                int(inv.currency_exponent),
+            )
+            for inv, seq in numbered
+        ]
+    return result
+
+
+def _blocking_reasons(
+    invoice: _Candidate, lines_sum: Decimal | None, failures: Sequence[Sequence[Any]]
+) -> list[str]:
+    reasons = []
+    if lines_sum is None or lines_sum != Decimal(invoice.total):
+        reasons.append(f"total {invoice.total} differs from the sum of its lines {lines_sum}")
+    for suite, expectation, column, observed, scope_start, scope_end, _run in failures:
+        if (
+            scope_start is None
+            or scope_end is None
+            or (invoice.period_start < scope_end and scope_start < invoice.period_end)
+        ):
+            where = f" ({column})" if column else ""
+            seen = f": {observed}" if observed else ""
+            reasons.append(f"data quality: {suite}: {expectation}{where} failed{seen}")
+    return reasons
+
+
+def _quality_failures(db: _Transaction) -> tuple[list[Sequence[Any]], str | None]:
+    present = db.fetch(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'quality'"
+        " AND table_name IN ('runs', 'expectation_results')",
+        [],
+    )[0][0]
+    if present != 2:
+        return [], None
+    latest = db.fetch(
+        "SELECT run_id FROM quality.runs ORDER BY run_at DESC, run_id DESC LIMIT 1", []
+    )
+    if not latest:
+        return [], None
+    return list(db.fetch(_QUALITY_FAILURES, [])), str(latest[0][0])
+
+
+def _check_built(db: _Transaction, as_of: date) -> None:
+    try:
+        row = db.fetch("SELECT max(as_of) FROM marts.subscription_periods", [])
+        db.fetch("SELECT adjustment_amount FROM marts.invoices LIMIT 1", [])
+    except Exception as exc:  # a missing table or column: the marts were never built (or old)
+        db.recover()
+        raise WarehouseError(
+            "there are no invoices to finalize yet: run `valueverse build` first"
+        ) from exc
+    built = row[0][0] if row else None
+    if built is None or built < as_of:
+        raise WarehouseError(
+            f"the invoices were built as of {built}: run `valueverse build --as-of "
+            f"{as_of.isoformat()}` before finalizing as of that date"
+        )
+
+
+class _Transaction:
+    """One warehouse transaction with `{p}` placeholders for either backend."""
+
+    def __init__(self, config: WarehouseConfig) -> None:
+        self.kind = config.kind
+        self.config = config
+        self.con: Any = None
+
+    def __enter__(self) -> _Transaction:
+        if self.kind == "duckdb":
+            self.con = connect_duckdb(self.config)
+            self.con.execute("BEGIN TRANSACTION")
+        else:
+            self.con = connect_postgres(self.config)  # psycopg opens a transaction itself
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                self.con.commit()
+            else:
+                self.con.rollback()
+        finally:
+            self.con.close()
+
+    def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        mark = "?" if self.kind == "duckdb" else "%s"
+        return list(self.con.execute(sql.format(p=mark), list(params)).fetchall())
+
+    def recover(self) -> None:
+        """After a failed statement: PostgreSQL needs a rollback before the next one."""
+        self.con.rollback()
+        if self.kind == "duckdb":
+            self.con.execute("BEGIN TRANSACTION")
+
+    def lock_store(self) -> None:
+        # one finalizer at a time; readers of the store are not blocked
+        if self.kind == "postgres":
+            self.con.execute("LOCK TABLE billing.finalized_invoices IN SHARE ROW EXCLUSIVE MODE")
+
+    def insert_batch(self, rows: list[tuple[str, str, int]], series: str, as_of: date) -> None:
+        """Copy the chosen invoices and their lines from the marts into the store."""
+        mark = "?" if self.kind == "duckdb" else "%s"
+        self.con.execute(
+            "CREATE TEMP TABLE finalize_batch (invoice_id VARCHAR, invoice_number VARCHAR,"
+            " sequence_number BIGINT)" + (" ON COMMIT DROP" if self.kind == "postgres" else "")
+        )
+        if self.kind == "duckdb":
+            import pyarrow as pa
+
+            batch = pa.table({
+                "invoice_id": [r[0] for r in rows],
+                "invoice_number": [r[1] for r in rows],
+                "sequence_number": pa.array([r[2] for r in rows], pa.int64()),
+            })  # fmt: skip
+            self.con.register("finalize_rows", batch)
+            self.con.execute("INSERT INTO finalize_batch SELECT * FROM finalize_rows")
+            self.con.unregister("finalize_rows")
+        else:
+            with self.con.cursor() as cur:
+                cur.executemany(f"INSERT INTO finalize_batch VALUES ({mark}, {mark}, {mark})", rows)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        invoice_columns = ", ".join(f"i.{c.strip()}" for c in _INVOICE_COLUMNS.split(","))
+        self.con.execute(
+            f"INSERT INTO billing.finalized_invoices ({_INVOICE_COLUMNS}, invoice_number, series,"
+            " sequence_number, catalog_version, finalized_as_of, finalized_at)"
+            f" SELECT {invoice_columns}, b.invoice_number, {mark}, b.sequence_number,"
+            " (SELECT max(catalog_version) FROM raw.catalog_versions),"
+            f" {mark}, {mark}"
+            " FROM marts.invoices AS i JOIN finalize_batch AS b ON b.invoice_id = i.invoice_id",
+            [series, as_of, now],
+        )
+        line_columns = ", ".join(f"l.{c.strip()}" for c in _LINE_COLUMNS.split(","))
+        self.con.execute(
+            f"INSERT INTO billing.finalized_invoice_lines ({_LINE_COLUMNS})"
+            f" SELECT {line_columns} FROM marts.invoice_lines AS l"
+            " JOIN finalize_batch AS b ON b.invoice_id = l.invoice_id"
+        )
+        self.con.execute("DROP TABLE IF EXISTS finalize_batch")

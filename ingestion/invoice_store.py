@@ -1,0 +1,139 @@
+"""The finalized-invoice store: schema `billing`, append-only, for DuckDB and PostgreSQL.
+
+Finalization (ingestion/finalization.py) copies an invoice and its lines here once, with a
+number; the dbt marts read them back (dbt/models/staging/billing) so that a finalized invoice
+shows exactly what was issued, whatever lands or changes afterwards (billing-semantics.md
+section 8). Python owns these tables, not dbt: a `dbt --full-refresh` must never be able to
+drop or rewrite issued invoices.
+
+Immutability: on PostgreSQL, triggers refuse every UPDATE, DELETE and TRUNCATE on both tables
+(the server itself protects them, whoever connects), and privileges to change rows are revoked
+from PUBLIC. DuckDB has no triggers: there the guarantee is that no code path writes anything
+but INSERT (documented in dbt/DECISIONLOG.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingestion.warehouse import WarehouseConfig, connect_duckdb, connect_postgres
+
+STORE_TABLES = ("finalized_invoices", "finalized_invoice_lines")
+
+_TABLES = """
+CREATE SCHEMA IF NOT EXISTS billing;
+
+CREATE TABLE IF NOT EXISTS billing.finalized_invoices (
+    invoice_id            VARCHAR PRIMARY KEY,      -- <subscription_id>/<period_start>
+    invoice_number        VARCHAR NOT NULL UNIQUE,  -- <series>-<sequence, 6 digits or more>
+    series                VARCHAR NOT NULL,
+    sequence_number       BIGINT NOT NULL,
+    subscription_id       VARCHAR NOT NULL,
+    customer_id           VARCHAR NOT NULL,
+    plan_code             VARCHAR,
+    period_start          DATE NOT NULL,
+    period_end            DATE NOT NULL,
+    active_days           INTEGER,
+    days_in_period        INTEGER,
+    fixed_fee_amount      DECIMAL(38, 4),
+    usage_amount          DECIMAL(38, 4),
+    minimum_topup_amount  DECIMAL(38, 4),
+    subtotal              DECIMAL(38, 4) NOT NULL,
+    discounts_applied     BIGINT,
+    discount_amount       DECIMAL(38, 4) NOT NULL,
+    tax_rate              DECIMAL(38, 12),
+    tax_amount            DECIMAL(38, 4),
+    adjustment_amount     DECIMAL(38, 4) NOT NULL,
+    total                 DECIMAL(38, 4) NOT NULL,
+    currency              VARCHAR NOT NULL,
+    currency_exponent     INTEGER NOT NULL,
+    catalog_version       BIGINT,
+    finalized_as_of       DATE NOT NULL,
+    finalized_at          TIMESTAMP NOT NULL,       -- UTC
+    UNIQUE (series, sequence_number)
+);
+
+CREATE TABLE IF NOT EXISTS billing.finalized_invoice_lines (
+    line_id                 VARCHAR PRIMARY KEY,
+    invoice_id              VARCHAR NOT NULL,
+    subscription_id         VARCHAR NOT NULL,
+    customer_id             VARCHAR NOT NULL,
+    plan_code               VARCHAR,
+    period_start            DATE NOT NULL,
+    period_end              DATE NOT NULL,
+    line_order              INTEGER NOT NULL,
+    line_type               VARCHAR NOT NULL,
+    charge_index            INTEGER,
+    metric                  VARCHAR,
+    quantity                DECIMAL(38, 9),
+    amount_exact            DECIMAL(38, 21),
+    amount                  DECIMAL(38, 4) NOT NULL,
+    currency                VARCHAR NOT NULL,
+    currency_exponent       INTEGER NOT NULL,
+    corrected_invoice_id    VARCHAR,   -- adjustment lines: the finalized invoice they correct
+    corrected_period_start  DATE,
+    corrected_period_end    DATE,
+    adjusted_line_type      VARCHAR,   -- adjustment lines: which line of that invoice changed
+    adjusted_line_order     INTEGER
+);
+"""
+
+_POSTGRES_GUARDS = """
+CREATE OR REPLACE FUNCTION billing.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'billing.% is append-only: a finalized invoice never changes (% refused)',
+        TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'late usage is billed as adjustment lines on the next invoice';
+END
+$$;
+"""
+
+_POSTGRES_TABLE_GUARDS = """
+CREATE OR REPLACE TRIGGER {table}_no_update_delete
+    BEFORE UPDATE OR DELETE ON billing.{table}
+    FOR EACH ROW EXECUTE FUNCTION billing.refuse_change();
+CREATE OR REPLACE TRIGGER {table}_no_truncate
+    BEFORE TRUNCATE ON billing.{table}
+    FOR EACH STATEMENT EXECUTE FUNCTION billing.refuse_change();
+REVOKE UPDATE, DELETE, TRUNCATE ON billing.{table} FROM PUBLIC;
+"""
+
+
+def store_ddl(kind: str) -> str:
+    """The store's DDL for one backend (idempotent: safe to run before every build)."""
+    if kind == "duckdb":
+        return _TABLES
+    guards = "".join(_POSTGRES_TABLE_GUARDS.format(table=table) for table in STORE_TABLES)
+    return _TABLES + _POSTGRES_GUARDS + guards
+
+
+def ensure_store(config: WarehouseConfig) -> None:
+    """Create the billing schema, its tables and (PostgreSQL) its guards if missing."""
+    if config.kind == "duckdb":
+        con = connect_duckdb(config)
+        try:
+            con.execute(_TABLES)
+        finally:
+            con.close()
+        return
+    with connect_postgres(config) as conn, conn.transaction():
+        # one creator at a time: concurrent CREATE OR REPLACE of a function can collide
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('valueverse.billing_store'))")
+        exists = conn.execute(
+            "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'billing' AND NOT t.tgisinternal"
+        ).fetchone()
+        if exists and exists[0] == 2 * len(STORE_TABLES):
+            return
+        conn.execute(store_ddl("postgres"))
+
+
+def store_exists(con: Any) -> bool:
+    """Whether the billing tables exist, on an open DuckDB or psycopg connection."""
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'billing'"
+        " AND table_name IN ('finalized_invoices', 'finalized_invoice_lines')"
+    ).fetchone()
+    return bool(row and row[0] == len(STORE_TABLES))
