@@ -1,0 +1,90 @@
+"""The results contract: quality.expectation_results and quality.runs in the warehouse.
+
+Finalization (another module) reads exactly these tables: it blocks every
+invoice whose period overlaps a failing critical row of the latest run. Both
+tables are append-only, so every run stays explainable; a run's results are
+written in the same transaction as its quality.runs row, so a reader that sees
+the run sees all of its results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+from ingestion.quality.checks import ResultRow
+from ingestion.warehouse import WarehouseConfig, connect_duckdb, connect_postgres
+
+DDL = [
+    "CREATE SCHEMA IF NOT EXISTS quality",
+    """CREATE TABLE IF NOT EXISTS quality.expectation_results (
+        run_id       TEXT NOT NULL,
+        run_at       TIMESTAMP NOT NULL,   -- UTC, without zone
+        as_of        DATE NOT NULL,
+        suite        TEXT NOT NULL,
+        expectation  TEXT NOT NULL,
+        column_name  TEXT,
+        critical     BOOLEAN NOT NULL,
+        success      BOOLEAN NOT NULL,
+        observed     TEXT,
+        scope_start  DATE,                 -- NULL: the whole warehouse
+        scope_end    DATE                  -- exclusive
+    )""",
+    """CREATE TABLE IF NOT EXISTS quality.runs (
+        run_id             TEXT NOT NULL,
+        run_at             TIMESTAMP NOT NULL,
+        as_of              DATE NOT NULL,
+        success            BOOLEAN NOT NULL,
+        critical_failures  INTEGER NOT NULL,
+        docs_index         TEXT
+    )""",
+]
+
+INSERT_RESULT = (
+    "INSERT INTO quality.expectation_results (run_id, run_at, as_of, suite, expectation, "
+    "column_name, critical, success, observed, scope_start, scope_end) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+)
+INSERT_RUN = (
+    "INSERT INTO quality.runs (run_id, run_at, as_of, success, critical_failures, docs_index) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
+)
+
+
+def write_results(
+    config: WarehouseConfig,
+    run_id: str,
+    run_at: datetime,
+    as_of: date,
+    rows: Sequence[ResultRow],
+    critical_failures: int,
+    docs_index: Path,
+) -> None:
+    """Append the run's rows and its quality.runs row in one transaction."""
+    params = [
+        (run_id, run_at, as_of, r.suite, r.expectation, r.column_name, r.critical, r.success,
+         r.observed, r.scope_start, r.scope_end)
+        for r in rows
+    ]  # fmt: skip
+    run = (run_id, run_at, as_of, critical_failures == 0, critical_failures, str(docs_index))
+    if config.kind == "duckdb":
+        con = connect_duckdb(config)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            for statement in DDL:
+                con.execute(statement)
+            if params:
+                con.executemany(INSERT_RESULT.format(p="?"), params)
+            con.execute(INSERT_RUN.format(p="?"), run)
+            con.execute("COMMIT")
+        finally:
+            con.close()
+        return
+    with connect_postgres(config) as conn:  # commits on clean exit
+        for statement in DDL:
+            conn.execute(statement)
+        with conn.cursor() as cur:
+            if params:
+                cur.executemany(INSERT_RESULT.format(p="%s"), params)
+            cur.execute(INSERT_RUN.format(p="%s"), run)
