@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestion.invoice_store import ensure_store
+from ingestion.payments.store import ensure_payments_store
 from ingestion.schemas import plain_decimal
 from ingestion.warehouse import (
     WarehouseConfig,
@@ -82,8 +83,10 @@ def dbt_args(
     as_of: date,
     extra_vars: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Arguments for one dbt command against `config`; each target keeps its own target path
-    (switching targets in one path would throw away dbt's partial-parse cache)."""
+    """Arguments for one dbt command against `config`, with `as_of` recorded in the warehouse
+    for the models to read (record_run_as_of). Each target keeps its own target path (switching
+    targets in one path would throw away dbt's partial-parse cache)."""
+    record_run_as_of(config, as_of)
     target_path = target_dir(config)
     return [
         command,
@@ -99,11 +102,40 @@ def dbt_args(
         str(target_path / "logs"),
         "--vars",
         # the same vars every time (a change of vars makes dbt parse the whole project again
-        # instead of reusing target/<kind>/partial_parse.msgpack)
-        json.dumps(
-            {"as_of": as_of.isoformat(), "code_version": code_version(), **(extra_vars or {})}
-        ),
+        # instead of reusing target/<kind>/partial_parse.msgpack): as_of is not one of them
+        json.dumps({"code_version": code_version(), **(extra_vars or {})}),
     ]
+
+
+RUN_CONTEXT = "analytics.valueverse_run_context"
+
+
+def record_run_as_of(config: WarehouseConfig, as_of: date) -> None:
+    """Write the invoicing date the next dbt command reads (dbt/macros/as_of.sql).
+
+    In the warehouse rather than a dbt var so that a new date each day does not make dbt parse
+    the whole project again. One dbt command at a time per warehouse, as before."""
+    statements = [
+        "CREATE SCHEMA IF NOT EXISTS analytics",
+        f"CREATE TABLE IF NOT EXISTS {RUN_CONTEXT} (as_of DATE NOT NULL)",
+        f"DELETE FROM {RUN_CONTEXT}",
+        f"INSERT INTO {RUN_CONTEXT} VALUES ('{as_of.isoformat()}')",
+    ]
+    if config.kind == "duckdb":
+        from ingestion.warehouse import connect_duckdb
+
+        con = connect_duckdb(config)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            for statement in statements:
+                con.execute(statement)
+            con.execute("COMMIT")
+        finally:
+            con.close()
+        return
+    with connect_postgres(config) as conn, conn.transaction():
+        for statement in statements:
+            conn.execute(statement)
 
 
 _PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "tests", "seeds")
@@ -231,7 +263,7 @@ def skipped_selection(verified: tuple[int, int, int]) -> list[str]:
 
 
 def build(config: WarehouseConfig, as_of: date | None, full: bool = False) -> int:
-    """Run `dbt build` (every model, seed and test) with var as_of; 0 on success.
+    """Run `dbt build` (every model, seed and test) as of `as_of`; 0 on success.
 
     Incremental by default (dbt/DECISIONLOG.md, "Incremental build"); `full=True` passes
     --full-refresh and runs every test on every row. dbt's log goes to stderr: stdout stays
@@ -244,6 +276,7 @@ def build(config: WarehouseConfig, as_of: date | None, full: bool = False) -> in
     if not raw_ready:
         _ensure_raw_schema(config)
     ensure_store(config)  # the finalized invoices the marts read (ingestion/invoice_store.py)
+    ensure_payments_store(config)  # the payment attempts the finance marts read
     skipped = [] if full else skipped_selection(verified)
     args = dbt_args(config, "build", as_of) + skipped
     if full:
