@@ -1,4 +1,5 @@
 """Dagster definitions for ValueVerse: assets, schedules, sensors and checks.
 
-Filled in by the orchestration issue; see ../shared/ARCHITECTURE.md for the layout.
+Entry point `dagster_project.definitions:defs`; `defs/` holds one folder per domain and
+`lib/` the shared helpers (see README.md, "Orchestration (Dagster)"). `make up` serves it.
 """

@@ -39,11 +39,12 @@
     this warehouse (it created them; they read only raw tables, which are never dropped; every
     view downstream of a table is rebuilt, since PostgreSQL drops it with the table), the unit
     tests when they passed for this code_version, the catalog tests when they passed for this
-    code_version and catalog_version. -#}
+    code_version and catalog_version. `fqn:*` (every node) is how dagster-dbt asks for the
+    whole project, so a Dagster build of every asset is recorded too. -#}
 {% macro skippable_selection() %}
   {{ return({
       'select': ['resource_type:test', 'resource_type:unit_test', 'config.materialized:table+',
-                 'config.materialized:incremental+'],
+                 'config.materialized:incremental+', 'fqn:*'],
       'exclude': ['test_type:unit', 'tag:catalog']}) }}
 {% endmacro %}
 

@@ -1,0 +1,2 @@
+"""Dagster definitions, one folder per domain (catalog, usage_events, dbt, quality, billing,
+payments, alerts); `dagster_project.definitions` gathers them into one `Definitions`."""
