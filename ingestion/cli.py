@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from ingestion.warehouse import WarehouseConfig, WarehouseError, resolve
@@ -28,6 +28,14 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 timestamp: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _positive(text: str) -> int:
@@ -199,6 +207,41 @@ def cmd_quality_run(args: argparse.Namespace, config: WarehouseConfig) -> int:
     return run_and_summarize(config, as_of, docs_dir, CliError)
 
 
+def cmd_payments_collect(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.payments.collection import collect
+    from ingestion.payments.gateway import GatewayError
+    from ingestion.payments.settings import SettingsError
+    from ingestion.payments.stripe_gateway import StripeGateway
+
+    retries_only = args.action == "dunning"
+    try:
+        result = collect(config, StripeGateway.from_env(), now=args.now,
+                         first_attempts=not retries_only)  # fmt: skip
+    except (GatewayError, SettingsError) as exc:
+        raise CliError(str(exc)) from None
+    print(json.dumps(result.summary()))
+    if result.stopped_unreachable or (result.reconcile and result.reconcile.unreachable):
+        print("valueverse: Stripe unreachable; open attempts stay pending and are reconciled "
+              "on the next run", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
+def cmd_payments_audit(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.payments.audit import audit_against_stripe
+    from ingestion.payments.gateway import GatewayError
+    from ingestion.payments.stripe_gateway import StripeGateway
+
+    try:
+        problems = audit_against_stripe(config, StripeGateway.from_env())
+    except GatewayError as exc:
+        raise CliError(str(exc)) from None
+    for problem in problems:
+        print(f"valueverse: {problem.invoice_id}: {problem.problem}", file=sys.stderr)
+    print(json.dumps({"mismatches": len(problems)}))
+    return 1 if problems else 0
+
+
 def cmd_demo(args: argparse.Namespace, config: WarehouseConfig) -> int:
     from ingestion.demo import run_demo
 
@@ -310,6 +353,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--docs-dir", default=None, help="GE project + Data Docs (default: "
                    "$VALUEVERSE_QUALITY_DIR, else ./valueverse-quality)")  # fmt: skip
     p.set_defaults(func=cmd_quality_run)
+
+    payments = groups.add_parser("payments", help="payment collection (Stripe)")
+    payments_actions = payments.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (
+        ("collect", "reconcile open attempts, then charge every finalized invoice that is due"),
+        ("dunning", "reconcile open attempts, then make only the retries that are due"),
+    ):
+        p = payments_actions.add_parser(name, help=text)
+        p.add_argument("--now", type=_timestamp, default=None,
+                       help="the run's clock, ISO 8601 (default: now, UTC)")  # fmt: skip
+        p.set_defaults(func=cmd_payments_collect)
+    p = payments_actions.add_parser(
+        "audit", help="compare what Stripe holds with the warehouse (amounts, double charges)"
+    )
+    p.set_defaults(func=cmd_payments_audit)
 
     p = groups.add_parser("demo", help="generate sample data and run the pipeline end to end")
     p.add_argument("--data-dir", default=".data", help="where samples and outputs go")

@@ -81,10 +81,10 @@ CREATE TABLE IF NOT EXISTS billing.finalized_invoice_lines (
 _POSTGRES_GUARDS = """
 CREATE OR REPLACE FUNCTION billing.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'billing.% is append-only: a finalized invoice never changes (% refused)',
+    RAISE EXCEPTION 'billing.% is append-only: billing history never changes (% refused)',
         TG_TABLE_NAME, TG_OP
         USING ERRCODE = 'insufficient_privilege',
-              HINT = 'late usage is billed as adjustment lines on the next invoice';
+              HINT = 'corrections are new rows: adjustment lines, new payment attempts';
 END
 $$;
 """
@@ -123,7 +123,8 @@ def ensure_store(config: WarehouseConfig) -> None:
         exists = conn.execute(
             "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
             " JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = 'billing' AND NOT t.tgisinternal"
+            " WHERE n.nspname = 'billing' AND NOT t.tgisinternal AND c.relname = ANY(%s)",
+            [list(STORE_TABLES)],
         ).fetchone()
         if exists and exists[0] == 2 * len(STORE_TABLES):
             return

@@ -273,10 +273,7 @@ def build(config: WarehouseConfig, as_of: date | None, full: bool = False) -> in
     as_of = as_of or datetime.now(UTC).date()
     version = code_version()
     raw_ready, verified = _warehouse_state(config, version)
-    if not raw_ready:
-        _ensure_raw_schema(config)
-    ensure_store(config)  # the finalized invoices the marts read (ingestion/invoice_store.py)
-    ensure_payments_store(config)  # the payment attempts the finance marts read
+    prepare_build(config, raw_ready)
     skipped = [] if full else skipped_selection(verified)
     args = dbt_args(config, "build", as_of) + skipped
     if full:
@@ -347,6 +344,17 @@ def _release_connections() -> None:
         environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
     if environment is not None:
         environment.close()
+
+
+def prepare_build(config: WarehouseConfig, raw_ready: bool = False) -> None:
+    """What must exist before dbt runs, for `valueverse build` and Dagster's dbt assets alike:
+    the raw tables (unless known to be there: a fresh warehouse then builds empty marts instead
+    of failing), the finalized-invoice store and the payments store the marts read as sources.
+    Each is an idempotent CREATE IF NOT EXISTS owned by its module."""
+    if not raw_ready:
+        _ensure_raw_schema(config)
+    ensure_store(config)  # the finalized invoices (ingestion/invoice_store.py)
+    ensure_payments_store(config)  # the payment attempts (ingestion/payments/store.py)
 
 
 def _ensure_raw_schema(config: WarehouseConfig) -> None:

@@ -1,0 +1,8 @@
+"""Payment collection and dunning through Stripe (issue 6).
+
+- gateway.py: the abstract gateway; stripe_gateway.py: on the official SDK (StripeClient)
+- store.py: append-only tables and the derived payment status (DuckDB and PostgreSQL)
+- collection.py: `valueverse payments collect`, reconcile.py: crash and timeout recovery,
+  dunning.py: the retry policy (pure), attempts.py: recording, settings.py: configuration
+- webhooks.py: Stripe-signed event verification; demo.py and localstripe.py: a local server
+"""

@@ -1,0 +1,93 @@
+"""Reconciliation: settle every attempt whose outcome the warehouse does not know yet.
+
+Runs at the start of every collection, BEFORE any new charge, so a crash or a timeout between
+"Stripe was asked" and "the answer was written" can never turn into a second charge:
+
+- `pending`/`unknown` without a PaymentIntent id: the outcome was lost. Stripe is searched by
+  metadata (invoice_id, attempt_no). Found: its state is recorded. Not found: Stripe never
+  created it, and the SAME attempt is sent again with the SAME Idempotency-Key (so on Stripe,
+  whose search index may lag behind, the original PaymentIntent comes back instead of a
+  second one; localstripe lists exactly, so "not found" there means "never created").
+- `pending`/`unknown`/`requires_action` with an id: polled (retrieved) until it is final; a
+  customer who authenticated later turns a `requires_action` into `succeeded` this way.
+
+If Stripe cannot be reached, reconciliation stops and the attempts stay open; the collector
+then makes no new charge for those invoices (their status is still pending).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from ingestion.payments.attempts import ensure_customer, open_attempts, record_state
+from ingestion.payments.gateway import (
+    FAILED,
+    REQUIRES_ACTION,
+    SUCCEEDED,
+    ChargeResult,
+    GatewayUnavailable,
+    PaymentGateway,
+    PaymentMethodDeclined,
+)
+from ingestion.payments.settings import PaymentSettings
+from ingestion.payments.store import PaymentsDb
+
+log = logging.getLogger(__name__)
+_PREFERENCE = {SUCCEEDED: 0, REQUIRES_ACTION: 1, FAILED: 3}
+
+
+@dataclass
+class ReconcileCounts:
+    reconciled: int = 0  # open attempts whose state changed
+    resent: int = 0  # pending attempts Stripe had never seen, sent again with their key
+    still_open: int = 0
+    unreachable: bool = False
+    duplicates: int = 0  # attempts Stripe holds more than one PaymentIntent for (alarm)
+
+
+def reconcile(
+    db: PaymentsDb,
+    gateway: PaymentGateway,
+    settings: PaymentSettings,
+    now: datetime,
+    after_stripe: object = None,
+) -> ReconcileCounts:
+    """Settle open attempts; `after_stripe` is called right after a charge returns (tests
+    inject a crash there)."""
+    counts = ReconcileCounts()
+    for attempt, state_no, status, intent_id in open_attempts(db):
+        source = "poll" if intent_id else "reconcile"
+        try:
+            if intent_id:
+                result = gateway.retrieve_charge(intent_id)
+            else:
+                found = gateway.find_charges(attempt.invoice_id, attempt.attempt_no)
+                if len(found) > 1:
+                    counts.duplicates += 1
+                    log.error("attempt %s has %d PaymentIntents", attempt.attempt_id, len(found))
+                if found:
+                    result = min(found, key=lambda r: _PREFERENCE.get(r.status, 2))
+                else:
+                    spec = settings.payment_method_for(attempt.customer_id)
+                    try:
+                        refs = ensure_customer(db, gateway, attempt.customer_id, spec, now)
+                        result = gateway.charge(attempt.request(*refs))
+                    except PaymentMethodDeclined as exc:
+                        result = ChargeResult(FAILED, decline_code=exc.code,
+                                              decline_message=exc.message)  # fmt: skip
+                    if callable(after_stripe):
+                        after_stripe()
+                    counts.resent += 1
+        except GatewayUnavailable as exc:
+            log.warning("reconciliation stopped, attempts stay pending: %s", exc)
+            counts.unreachable = True
+            counts.still_open += 1
+            break
+        if result.status == status and result.intent_id == intent_id:
+            counts.still_open += 1
+            continue
+        record_state(db, attempt, state_no + 1, result, source, now, settings.schedule_days)
+        counts.reconciled += 1
+    return counts
