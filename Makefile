@@ -12,13 +12,15 @@ BENCH_EVENTS ?= 1000000
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install postgres test lint demo bench docs clean
+.PHONY: help install postgres chromium test lint demo bench docs up clean
 
 help:
 	@echo "make demo   - install, then run the pipeline end to end on an embedded DuckDB"
 	@echo "make test   - install, start PostgreSQL if needed, run lint and the whole test suite"
 	@echo "make bench  - landing benchmark: 1M events into PostgreSQL vs raw binary COPY"
 	@echo "make docs   - dbt docs generate (models, tests, lineage) for the configured warehouse"
+	@echo "make up     - Dagster webserver + daemon (UI on DAGSTER_HOST:DAGSTER_PORT, default 127.0.0.1:3000)"
+	@echo "              and the Streamlit dashboards (DASHBOARD_HOST:DASHBOARD_PORT, default 127.0.0.1:8501)"
 	@echo "make clean  - remove the virtualenv, generated data and dbt output"
 
 $(UV):
@@ -44,10 +46,15 @@ postgres:
 	@pg_isready -h 127.0.0.1 -p 5432
 
 lint: install
-	$(BIN)/ruff check ingestion tests
+	$(BIN)/ruff check ingestion tests dagster_project dashboards
 	$(BIN)/mypy ingestion
 
-test: install postgres lint
+# Debian's Chromium for the real-browser dashboard test (skipped when it cannot be installed).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium not installed: the browser test will be skipped"
+
+test: install postgres chromium lint
 	$(BIN)/pytest -q
 
 # The embedded default: a DuckDB file under .data/ unless VALUEVERSE_WAREHOUSE is set.
@@ -68,6 +75,19 @@ bench: install postgres $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl
 docs: install
 	VALUEVERSE_WAREHOUSE=$${VALUEVERSE_WAREHOUSE:-duckdb://$(CURDIR)/$(DATA)/valueverse.duckdb} \
 	  $(BIN)/valueverse docs
+
+# Dagster webserver + daemon over dagster_project (Ctrl-C stops both). State persists in
+# DAGSTER_HOME (default .dagster_home/); dagster.yaml there is generated from the env
+# (PostgreSQL storage when DAGSTER_PG_URL is set, SQLite otherwise).
+# Beside it, the Streamlit dashboards (DASHBOARD_HOST:DASHBOARD_PORT, default 127.0.0.1:8501)
+# on $VALUEVERSE_WAREHOUSE, else the demo's warehouse; stopped when Dagster stops.
+up: install
+	VALUEVERSE_WAREHOUSE=$${VALUEVERSE_WAREHOUSE:-duckdb://$(CURDIR)/$(DATA)/valueverse.duckdb} \
+	  $(BIN)/streamlit run dashboards/streamlit_app.py --server.headless true \
+	  --server.port $${DASHBOARD_PORT:-8501} --server.address $${DASHBOARD_HOST:-127.0.0.1} \
+	  --browser.gatherUsageStats false & dash=$$!; \
+	trap 'kill $$dash 2>/dev/null' EXIT INT TERM; \
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/python -m dagster_project.serve
 
 clean:
 	rm -rf $(VENV) .uv $(DATA) dbt/target dbt/logs *.egg-info

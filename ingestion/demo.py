@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from ingestion.warehouse import WarehouseConfig
@@ -55,7 +55,9 @@ def run_demo(config: WarehouseConfig, data_dir: Path, events: int, seed: int) ->
     quality = run_quality(config, as_of, data_dir / "quality")
     _step(f"finalizing invoices (as of {as_of}, grace {DEFAULT_GRACE_DAYS} days)")
     finalized = finalize(config, as_of, DEFAULT_GRACE_DAYS)
-    _step("refreshing the marts with the finalized invoices")
+    _step("collecting the finalized invoices through Stripe (a local localstripe server)")
+    payments = _collect_payments(config, as_of, data_dir)
+    _step("refreshing the marts with the finalized invoices and their payments")
     status = _build_in_child(config, as_of)
     if status != 0:
         print("valueverse demo: dbt build failed; see the log above", file=sys.stderr)
@@ -81,6 +83,10 @@ ValueVerse demo finished in {seconds:.0f} s
   data quality     {verdict}, {len(quality.warnings)} warning(s); Data Docs: {quality.docs_index}
   finalized        {len(finalized.finalized):,} invoices{span},\
  {len(finalized.blocked):,} blocked, {finalized.already_finalized:,} finalized before
+  payments         {payments["paid"]:,} paid, {payments["failed"]:,} failed (dunning retries\
+ them on days 3, 5, 7), {payments["pending"]:,} pending, {payments["requires_action"]:,}\
+ requiring action, {payments["nothing_due"]:,} with nothing due (marts.payments,\
+ marts.accounts_receivable)
   query the marts  duckdb {config.duckdb_path or ""} -c "select * from marts.invoices limit 10"
 """
     )
@@ -111,6 +117,42 @@ def _land_through_kafka(config: WarehouseConfig, events_path: Path):
         _step(f"landing {sent:,} messages: ingest run --until-idle (validation, dedup, DLQ)")
         counts = run_service(settings, config, until_idle=True)
         return counts, f"{where}, topic {settings.topic}, dead letters {settings.dlq_topic}"
+
+
+def _collect_payments(config: WarehouseConfig, as_of: date, data_dir: Path) -> dict[str, int]:
+    """One collection run against a local localstripe. Unless the environment names its own
+    payment methods, a few sample customers pay with test cards that decline or need 3-D Secure,
+    so the demo shows failures and dunning as well as payments."""
+    from ingestion.payments.demo import collect_for_demo
+
+    if not os.environ.get("VALUEVERSE_STRIPE_PAYMENT_METHODS_FILE"):
+        methods = data_dir / "demo_payment_methods.yml"
+        methods.write_text(
+            "".join(f"{customer}: card:{card}\n" for customer, card in _demo_cards(config))
+        )
+        os.environ["VALUEVERSE_STRIPE_PAYMENT_METHODS_FILE"] = str(methods)
+    now = datetime.combine(as_of, datetime.min.time())
+    return collect_for_demo(config, now=now, log=data_dir / "localstripe.log")
+
+
+def _demo_cards(config: WarehouseConfig) -> list[tuple[str, str]]:
+    """Every 50th customer (by id) declines at charge; one needs 3-D Secure. Few on purpose:
+    localstripe cannot name the PaymentIntent of a decline, so each costs a scan of all of
+    them (real Stripe names it in the error)."""
+    from ingestion.warehouse import connect_duckdb, connect_postgres
+
+    sql = "SELECT DISTINCT customer_id FROM marts.invoices ORDER BY customer_id"
+    if config.kind == "duckdb":
+        con = connect_duckdb(config)
+        try:
+            customers = [row[0] for row in con.execute(sql).fetchall()]
+        finally:
+            con.close()
+    else:
+        with connect_postgres(config) as conn:
+            customers = [row[0] for row in conn.execute(sql).fetchall()]
+    cards = [(c, "4000000000000341") for c in customers[7::50]]
+    return cards + [(c, "4000002500003155") for c in customers[3:4]]
 
 
 def _step(text: str) -> None:
