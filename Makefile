@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 help:
 	@echo "make demo   - install, then run the pipeline end to end on an embedded DuckDB"
 	@echo "make test   - install, start PostgreSQL if needed, run lint and the whole test suite"
-	@echo "make bench  - landing benchmark: 1M events into PostgreSQL vs raw binary COPY"
+	@echo "make bench  - landing, Kafka and build benchmarks (1M events; 10M build), dashboard page times"
 	@echo "make docs   - dbt docs generate (models, tests, lineage) for the configured warehouse"
 	@echo "make up     - Dagster webserver + daemon (UI on DAGSTER_HOST:DAGSTER_PORT, default 127.0.0.1:3000)"
 	@echo "              and the Streamlit dashboards (DASHBOARD_HOST:DASHBOARD_PORT, default 127.0.0.1:8501)"
@@ -55,7 +55,7 @@ chromium:
 	  || echo "chromium not installed: the browser test will be skipped"
 
 test: install postgres chromium lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=25
 
 # The embedded default: a DuckDB file under .data/ unless VALUEVERSE_WAREHOUSE is set.
 demo: install
@@ -71,6 +71,9 @@ bench: install postgres $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl
 	$(BIN)/python tests/bench/bench_landing.py $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl --admin-url $(PG_ADMIN_URL)
 	$(BIN)/python tests/bench/bench_kafka.py --events-file $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl --admin-url $(PG_ADMIN_URL)
 	$(BIN)/python tests/bench/bench_build.py --data $(DATA) --events $(BENCH_EVENTS) --ten-million --admin-url $(PG_ADMIN_URL)
+	@if [ -f $(DATA)/valueverse.duckdb ]; then \
+	  $(BIN)/python tests/bench/bench_dashboards.py --warehouse duckdb://$(CURDIR)/$(DATA)/valueverse.duckdb; \
+	else echo "dashboard page times: run make demo first (they are measured on its warehouse)"; fi
 
 docs: install
 	VALUEVERSE_WAREHOUSE=$${VALUEVERSE_WAREHOUSE:-duckdb://$(CURDIR)/$(DATA)/valueverse.duckdb} \
