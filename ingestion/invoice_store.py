@@ -14,7 +14,7 @@ but INSERT (documented in dbt/DECISIONLOG.md).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from ingestion.warehouse import WarehouseConfig, connect_duckdb, connect_postgres
 
@@ -100,41 +100,48 @@ REVOKE UPDATE, DELETE, TRUNCATE ON billing.{table} FROM PUBLIC;
 """
 
 
-def store_ddl(kind: str) -> str:
-    """The store's DDL for one backend (idempotent: safe to run before every build)."""
-    if kind == "duckdb":
-        return _TABLES
-    guards = "".join(_POSTGRES_TABLE_GUARDS.format(table=table) for table in STORE_TABLES)
-    return _TABLES + _POSTGRES_GUARDS + guards
+def guards_ddl(tables: Sequence[str]) -> str:
+    """The PostgreSQL triggers and revokes that make `billing.<table>` append-only."""
+    return "".join(_POSTGRES_TABLE_GUARDS.format(table=table) for table in tables)
 
 
-def ensure_store(config: WarehouseConfig) -> None:
-    """Create the billing schema, its tables and (PostgreSQL) its guards if missing."""
+def ensure_guarded(
+    config: WarehouseConfig,
+    duckdb_ddl: Sequence[str],
+    postgres_ddl: str,
+    tables: Sequence[str],
+    views: Sequence[str] = (),
+) -> None:
+    """Run idempotent DDL for append-only billing tables (and views over them), once.
+
+    On PostgreSQL, under one advisory lock (concurrent CREATE OR REPLACE of a function or
+    trigger can collide), and skipped when every guarded table already has its two triggers and
+    every view exists, so a build does not take table locks it does not need."""
     if config.kind == "duckdb":
         con = connect_duckdb(config)
         try:
-            con.execute(_TABLES)
+            for statement in duckdb_ddl:
+                con.execute(statement)
         finally:
             con.close()
         return
     with connect_postgres(config) as conn, conn.transaction():
-        # one creator at a time: concurrent CREATE OR REPLACE of a function can collide
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('valueverse.billing_store'))")
-        exists = conn.execute(
-            "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
-            " JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = 'billing' AND NOT t.tgisinternal AND c.relname = ANY(%s)",
-            [list(STORE_TABLES)],
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            "        JOIN pg_namespace n ON n.oid = c.relnamespace"
+            "        WHERE n.nspname = 'billing' AND NOT t.tgisinternal"
+            "          AND c.relname = ANY(%s)),"
+            " (SELECT count(*) FROM information_schema.views"
+            "  WHERE table_schema = 'billing' AND table_name = ANY(%s))",
+            [list(tables), list(views)],
         ).fetchone()
-        if exists and exists[0] == 2 * len(STORE_TABLES):
+        if row and row[0] == 2 * len(tables) and row[1] == len(views):
             return
-        conn.execute(store_ddl("postgres"))
+        conn.execute(postgres_ddl)
 
 
-def store_exists(con: Any) -> bool:
-    """Whether the billing tables exist, on an open DuckDB or psycopg connection."""
-    row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'billing'"
-        " AND table_name IN ('finalized_invoices', 'finalized_invoice_lines')"
-    ).fetchone()
-    return bool(row and row[0] == len(STORE_TABLES))
+def ensure_store(config: WarehouseConfig) -> None:
+    """Create the billing schema, its tables and (PostgreSQL) its guards if missing."""
+    ensure_guarded(config, [_TABLES], _TABLES + _POSTGRES_GUARDS + guards_ddl(STORE_TABLES),
+                   STORE_TABLES)  # fmt: skip

@@ -21,7 +21,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ingestion.invoice_store import ensure_store
 from ingestion.payments.store import ensure_payments_store
 from ingestion.schemas import plain_decimal
 from ingestion.warehouse import (
@@ -353,8 +352,9 @@ def prepare_build(config: WarehouseConfig, raw_ready: bool = False) -> None:
     Each is an idempotent CREATE IF NOT EXISTS owned by its module."""
     if not raw_ready:
         _ensure_raw_schema(config)
-    ensure_store(config)  # the finalized invoices (ingestion/invoice_store.py)
-    ensure_payments_store(config)  # the payment attempts (ingestion/payments/store.py)
+    # the payment attempts (ingestion/payments/store.py), after the finalized-invoice store
+    # they build on (ingestion/invoice_store.py)
+    ensure_payments_store(config)
 
 
 def _ensure_raw_schema(config: WarehouseConfig) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ingestion.invoice_store import _POSTGRES_TABLE_GUARDS, ensure_store
+from ingestion.invoice_store import ensure_guarded, ensure_store, guards_ddl
 from ingestion.warehouse import WarehouseConfig, connect_duckdb, connect_postgres
 
 PAYMENT_TABLES = ("stripe_customers", "payment_attempts", "dunning_events")
@@ -137,40 +137,12 @@ LEFT JOIN written_off AS w ON w.invoice_id = p.invoice_id;
 """
 
 
-def payments_ddl(kind: str) -> str:
-    """The payments store's DDL for one backend (idempotent)."""
-    if kind == "duckdb":
-        return _TABLES + _VIEWS
-    guards = "".join(_POSTGRES_TABLE_GUARDS.format(table=table) for table in PAYMENT_TABLES)
-    return _TABLES + _VIEWS + guards
-
-
 def ensure_payments_store(config: WarehouseConfig) -> None:
     """Create the payments tables, views and (PostgreSQL) guards if missing. The invoice store
-    comes first: it owns the schema's `refuse_change()` trigger function reused here."""
+    comes first: it owns the schema and the `refuse_change()` trigger function reused here."""
     ensure_store(config)
-    if config.kind == "duckdb":
-        con = connect_duckdb(config)
-        try:
-            con.execute(_TABLES)
-            con.execute(_VIEWS)
-        finally:
-            con.close()
-        return
-    with connect_postgres(config) as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('valueverse.billing_store'))")
-        row = conn.execute(
-            "SELECT (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
-            "        JOIN pg_namespace n ON n.oid = c.relnamespace"
-            "        WHERE n.nspname = 'billing' AND NOT t.tgisinternal"
-            "          AND c.relname = ANY(%s)),"
-            " (SELECT count(*) FROM information_schema.views"
-            "  WHERE table_schema = 'billing' AND table_name = ANY(%s))",
-            [list(PAYMENT_TABLES), list(PAYMENT_VIEWS)],
-        ).fetchone()
-        if row and row[0] == 2 * len(PAYMENT_TABLES) and row[1] == len(PAYMENT_VIEWS):
-            return
-        conn.execute(payments_ddl("postgres"))
+    ensure_guarded(config, [_TABLES, _VIEWS], _TABLES + _VIEWS + guards_ddl(PAYMENT_TABLES),
+                   PAYMENT_TABLES, PAYMENT_VIEWS)  # fmt: skip
 
 
 class PaymentsDb:
