@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from ingestion.files import DEFAULT_BATCH_SIZE
 from ingestion.warehouse import WarehouseConfig, WarehouseError, resolve
 
 
@@ -274,8 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size",
         type=_positive,
-        default=100_000,
-        help="events per transaction (default 100000)",
+        default=DEFAULT_BATCH_SIZE,
+        help=f"events per transaction (default {DEFAULT_BATCH_SIZE})",
     )
     p.set_defaults(func=cmd_events_load)
     p = events.add_parser("produce", help="send a JSONL file to the Kafka usage topic")

@@ -10,14 +10,16 @@ edge cases aimed at the places where DuckDB's JSON reader and orjson differ.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from ingestion import fastlane
+from ingestion import fastlane, fixedform
 from ingestion.generator import generate
 from ingestion.landing import Batch
-from ingestion.schemas import Event, Reject, validate
+from ingestion.schemas import FUTURE_TOLERANCE, Event, Reject, validate
 
 LANDING = datetime(2026, 11, 1, 12, 0, 0)
 
@@ -138,6 +140,78 @@ EDGE_CASES: list[bytes] = [
     b"{}",
 ]
 
+# Lines aimed at the fixed-form lane (fixedform.py): separators and whitespace,
+# boundaries of the values it decodes itself, and keys it must not mistake.
+COMPACT = '"event_id":"e1","customer_id":"c1","metric":"api_calls"'
+FIXED_CASES: list[bytes] = [
+    b"{" + COMPACT.encode() + b',"timestamp":"2026-10-05T10:00:00Z"}',
+    b"{" + COMPACT.encode() + b',"timestamp":"2026-10-05T10:00:00Z","quantity":12}',
+    b"{" + COMPACT.encode() + b',"timestamp":"2026-10-05T10:00:00Z","properties":{"a":"b"}}',
+    b'{ "event_id" : "e1" ,\t"customer_id":"c1", "metric":"m",  "timestamp": '
+    b'"2026-10-05T10:00:00Z" , "quantity" :7 , "properties" : { "k" : 1 } }',
+    line(BASE, TS, '"quantity": 007'),
+    line(BASE, TS, '"quantity": 999999999999'),
+    line(BASE, TS, '"quantity": 1000000000000'),
+    line(BASE, TS, '"quantity": 5', '"properties": {"quantity": 9}'),
+    line(BASE, TS, '"quantity": 2322.393'),
+    line(BASE, TS, '"quantity": 0.000000001'),
+    line(BASE, TS, '"quantity": 0.0000000001'),
+    line(BASE, TS, '"quantity": 999999999999.999999999'),
+    line(BASE, TS, '"quantity": 1.500'),
+    line(BASE, TS, '"quantity": 0.0'),
+    line(BASE, TS, '"quantity": 01.5'),
+    line(BASE, TS, '"quantity": 1.'),
+    line(BASE, TS, '"quantity": .5'),
+    line(BASE, TS, '"quantity": "16925.00"'),
+    line(BASE, TS, '"quantity": "000000000007.10"'),
+    line(BASE, TS, '"quantity": "0000000000007"'),
+    line(BASE, TS, '"quantity": "0.0"'),
+    line(BASE, TS, '"quantity": "1455.077"', '"properties": {"region": "eu"}'),
+    line(BASE, TS, '"quantity":"0"', '"properties":{"quantity":"2"}'),
+    line(BASE, TS, '"quantity" :  "7" ', '"properties": {}'),
+    line(BASE, TS, '"quantity": 7', '"properties": {"quantity": "2.5"}'),
+    line(BASE, TS, '"quantity": "1.5'),
+    line(BASE, TS, '"quantity": 1.5"'),
+    line(BASE, TS, '"properties": {"quantity": 9, "qty": "1.50"}'),
+    line(BASE, TS, '"properties": {"region": "eu", "ok": false, "n": -3}'),
+    line(BASE, TS, '"properties": {"brace": "a}b"}'),
+    line(BASE, TS, '"properties": {"e": "x\\u0041"}'),
+    line(BASE, TS, '"properties": {"a": "1", "a": "2"}'),
+    line(BASE, TS, '"properties": {"a": 1.5}'),
+    line(BASE, TS, '"properties": {"a": 1e2}'),
+    line(BASE, TS, '"properties": {"a" "b"}'),
+    line(BASE, TS, '"properties": {"tab": "a\tb"}'.replace("\\t", "\t")),
+    line(BASE, TS, '"properties": {"raw tab": "a	b"}'),
+    line(BASE, TS, '"properties": {"nul": null}'),
+    line(BASE, TS, '"properties": {}', '"quantity": 3'),
+    line(BASE, '"timestamp": "2026-10-05T10:00:00.1234567Z"'),
+    line(BASE, '"timestamp": "2026-10-05T10:00:00.999999999+00:00"'),
+    line(BASE, '"timestamp": "2026-12-31T23:30:00-01:00"'),
+    line(BASE, '"timestamp": "2026-01-01T00:30:00+01:00"'),
+    line(BASE, '"timestamp": "1969-12-31T23:59:59.5Z"'),
+    line(BASE, '"timestamp": "1000-01-01T00:00:00Z"'),
+    line(BASE, '"timestamp": "1000-01-01T00:00:00+00:01"'),
+    line(BASE, '"timestamp": "2000-02-29T00:00:00Z"'),
+    line(BASE, '"timestamp": "1900-02-29T00:00:00Z"'),
+    line(BASE, '"timestamp": "2026-04-31T00:00:00Z"'),
+    line(BASE, '"timestamp": "2026-11-01T12:04:59.999999Z"'),
+    line(BASE, '"timestamp": "2026-11-01T12:05:00.0000009Z"'),
+    line(BASE, '"timestamp": "2026-11-01T12:05:01Z"'),
+    line(BASE, '"timestamp": "2026-11-01T11:05:01-01:00"'),
+    line('"event_id": "a.b:c-d_E9"', '"customer_id": "' + "c" * 128 + '"', '"metric": "z9_"', TS),
+    line('"event_id": "e1"', '"customer_id": "c1"', '"metric": "m"', TS, '"extra": 1'),
+    line('"customer_id": "c1"', '"event_id": "e1"', '"metric": "m"', TS),
+    line(BASE, TS) + b"\r",
+]
+EDGE_CASES += FIXED_CASES
+
+
+@pytest.fixture(autouse=True)
+def duckdb_lane_for_every_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hold the DuckDB lane to the contract too: by default it only runs on batches
+    that leave it many lines, which single test lines never do."""
+    monkeypatch.setattr(fastlane, "DUCKDB_LANE_MIN_LINES", 0)
+
 
 @pytest.fixture(scope="module")
 def sample_lines(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
@@ -162,6 +236,39 @@ def test_fast_lane_accepts_only_what_validate_accepts_identically(raw: bytes) ->
         assert _batch_events([raw])[0].content_hash == expected.content_hash
     else:
         assert fast.slow == [0]
+
+
+@pytest.mark.parametrize("raw", FIXED_CASES, ids=range(len(FIXED_CASES)))
+def test_fixed_form_lane_alone_agrees_with_validate(raw: bytes) -> None:
+    """The fixed-form lane by itself (not hidden behind the DuckDB lane)."""
+    accepted = _fixed_lane([raw])
+    expected = validate(raw, LANDING)
+    if accepted:
+        assert isinstance(expected, Event), f"fixed lane accepted what validate rejects: {expected}"
+        assert accepted[0] == expected
+        assert accepted[0].content_hash == expected.content_hash
+
+
+def test_fixed_form_lane_carries_the_common_shapes() -> None:
+    plain = [
+        line(BASE, TS),
+        line(BASE, TS, '"quantity": 5'),
+        line(BASE, '"timestamp": "2026-10-05T10:00:00.123+02:00"', '"quantity": 12',
+             '"properties": {"region": "eu", "code": 404, "premium": true}'),
+        line(BASE, TS, '"quantity": "1455.077"', '"properties": {"region": "eu"}'),
+        line(BASE, TS, '"quantity": 2.5', '"properties": {"quantity": "2"}'),
+        FIXED_CASES[0], FIXED_CASES[1], FIXED_CASES[2], FIXED_CASES[3],
+    ]  # fmt: skip
+    assert len(_fixed_lane(plain)) == len(plain)
+
+
+def test_fixed_form_lane_takes_most_of_a_generated_sample(sample_lines: list[bytes]) -> None:
+    accepted = _fixed_lane(sample_lines, with_index=True)
+    assert len(accepted) >= 0.97 * len(sample_lines)  # all but the odd and invalid lines
+    expected = reference(sample_lines, LANDING)
+    for index, event in accepted:
+        assert event == expected[index]
+        assert event.content_hash == expected[index].content_hash
 
 
 def test_common_shapes_take_the_fast_lane() -> None:
@@ -202,6 +309,15 @@ def test_whole_batch_matches_message_by_message(sample_lines: list[bytes]) -> No
     assert len(fast.slow) <= len(sample_lines) // 50
 
 
+def test_few_leftover_lines_skip_the_duckdb_lane(monkeypatch: pytest.MonkeyPatch) -> None:
+    odd = line('"metric": "m"', '"event_id": "e9"', '"customer_id": "c1"', TS)  # keys reordered
+    lines = [line(BASE, TS, '"quantity": 5'), odd]
+    monkeypatch.setattr(fastlane, "DUCKDB_LANE_MIN_LINES", 2)
+    assert fastlane.validate_many(lines, LANDING).slow == [1]
+    monkeypatch.setattr(fastlane, "DUCKDB_LANE_MIN_LINES", 1)
+    assert fastlane.validate_many(lines, LANDING).slow == []
+
+
 def test_first_occurrence_flags_follow_input_order() -> None:
     a = line('"event_id": "dup"', '"customer_id": "c1", "metric": "m"', TS)
     b = line('"event_id": "dup"', '"customer_id": "c1", "metric": "m"', TS, '"quantity": 1.5')
@@ -219,3 +335,19 @@ def _batch_events(lines: list[bytes]) -> list[Event]:
     for number, raw in enumerate(lines, start=1):
         batch.add(raw, f"test:{number}")
     return batch.validate().as_events()
+
+
+def _fixed_lane(lines: list[bytes], with_index: bool = False) -> list:
+    """What the fixed-form lane alone accepts from `lines`, as Events (or as
+    (line index, Event) pairs)."""
+    texts, data, offsets = fastlane._as_utf8(lines)
+    rows = np.flatnonzero(fixedform.fixed_form_mask(texts))
+    limit = LANDING + FUTURE_TOLERANCE
+    table = fastlane._fixed_form(data, offsets, rows, limit)
+    events = [
+        (r["i"], Event(r["event_id"], r["customer_id"], r["metric"], r["event_ts"],
+                       Decimal(r["quantity_text"]), r["properties"], r["properties_text"],
+                       r["properties_num"], r["content_hash"]))
+        for r in table.to_pylist()
+    ]  # fmt: skip
+    return events if with_index else [event for _, event in events]
