@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 TopicPartitionKey = tuple[str, int]
 
 
@@ -42,13 +44,28 @@ class OpenBatch:
     next_offsets: dict[TopicPartitionKey, int] = field(default_factory=dict)
 
     def add(self, topic: str, partition: int, offset: int, n_bytes: int, now: float) -> None:
+        self.add_many(topic, [partition], [offset], n_bytes, now)
+
+    def add_many(
+        self, topic: str, partitions: list[int], offsets: list[int], n_bytes: int, now: float
+    ) -> None:
+        """Add the messages of one poll (their partitions and offsets, their total size).
+
+        Why per poll: the consumer loop is the one thread that feeds every
+        worker, so it does no per-message dictionary work.
+        """
+        if not partitions:
+            return
         if self.started is None:
             self.started = now
-        self.messages += 1
+        self.messages += len(partitions)
         self.size += n_bytes
-        key = (topic, partition)
-        # Kafka delivers a partition in order, but keep the max to be safe on replays.
-        self.next_offsets[key] = max(self.next_offsets.get(key, 0), offset + 1)
+        parts, offs = np.asarray(partitions), np.asarray(offsets)
+        for partition in np.unique(parts).tolist():
+            key = (topic, partition)
+            newest = int(offs[parts == partition].max())
+            # Kafka delivers a partition in order, but keep the max to be safe on replays.
+            self.next_offsets[key] = max(self.next_offsets.get(key, 0), newest + 1)
 
     def is_full(self) -> bool:
         return self.messages >= self.policy.max_messages or self.size >= self.policy.max_bytes
@@ -126,6 +143,10 @@ class IdleTracker:
 
     def message(self, key: TopicPartitionKey) -> None:
         self.at_end.discard(key)
+
+    def messages(self, topic: str, partitions: set[int]) -> None:
+        """Messages of these partitions arrived (one poll's worth)."""
+        self.at_end -= {(topic, p) for p in partitions}
 
     def end_of_partition(self, key: TopicPartitionKey) -> None:
         self.at_end.add(key)
