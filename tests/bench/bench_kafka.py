@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -75,7 +77,7 @@ def raw_consume(settings: KafkaSettings) -> tuple[float, int]:
 
 
 def end_to_end(
-    settings: KafkaSettings, url: str, workers: int, verbose: bool
+    settings: KafkaSettings, url: str, workers: int, verbose: bool, broker_pid: int | None
 ) -> tuple[float, int, dict]:
     group = f"bench-{workers}-{uuid.uuid4().hex[:6]}"
     if verbose:
@@ -85,6 +87,7 @@ def end_to_end(
                                dlq_topic=settings.dlq_topic, extra=FAST_GROUP),
         resolve(url), policy=BatchPolicy(max_messages=50_000), workers=workers,
     )  # fmt: skip
+    cpu = CpuSplit(broker_pid)
     start = time.perf_counter()
     counts = service.run(until_idle=True)
     end = time.perf_counter()
@@ -93,7 +96,66 @@ def end_to_end(
         f"{'':32s} start-up and group join {first - start:.2f} s (not in the rate), "
         f"first message to last commit {end - first:.2f} s"
     )
+    print(f"{'':32s} where the CPU went (whole run): {cpu.report()}")
     return end - first, counts.total, counts.as_dict()
+
+
+class CpuSplit:
+    """CPU seconds since creation: this process (polling, librdkafka and writer
+    threads), its finished worker processes, the PostgreSQL server processes and
+    the local broker. PostgreSQL backends are sampled every 50 ms, because the
+    service's own backend exits before the report."""
+
+    def __init__(self, broker_pid: int | None) -> None:
+        self.broker_pid = broker_pid
+        self._server_start = {pid: _proc_cpu(pid) for pid in _pids_named("postgres")}
+        self._server_last = dict(self._server_start)
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+        self.start = self._read()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            for pid in _pids_named("postgres"):
+                self._server_start.setdefault(pid, 0.0)  # started meanwhile: all its CPU
+                self._server_last[pid] = max(self._server_last.get(pid, 0.0), _proc_cpu(pid))
+
+    def _read(self) -> tuple[float, float, float]:
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        broker = _proc_cpu(self.broker_pid) if self.broker_pid else float("nan")
+        return (me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime, broker)
+
+    def report(self) -> str:
+        self._stop.set()
+        self._sampler.join()
+        now = self._read()
+        main, workers, broker = (b - a for a, b in zip(self.start, now, strict=True))
+        server = sum(self._server_last[p] - self._server_start[p] for p in self._server_last)
+        return (f"consumer process {main:.2f} s, workers {workers:.2f} s, "
+                f"PostgreSQL {server:.2f} s, broker {broker:.2f} s")  # fmt: skip
+
+
+def _pids_named(name: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds of a live process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
@@ -130,7 +192,8 @@ def main() -> int:
         for workers in (int(w) for w in args.workers.split(",")):
             db, url = scratch_db(args.admin_url)
             try:
-                seconds, n, counts = end_to_end(settings, url, workers, args.verbose)
+                broker_pid = broker.process.pid if broker else None
+                seconds, n, counts = end_to_end(settings, url, workers, args.verbose, broker_pid)
             finally:
                 drop_db(args.admin_url, db)
             report(f"Kafka->PostgreSQL, {workers} workers", n, seconds, rates)
