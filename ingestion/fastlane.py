@@ -289,13 +289,18 @@ def _as_utf8(lines: list[bytes]) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     binary = pa.Array.from_buffers(
         pa.large_binary(), len(lines), [None, pa.py_buffer(offsets), pa.py_buffer(joined)]
     )
-    data = np.frombuffer(joined, np.uint8)
+    # padded: the fixed-form lane reads a few bytes past a line's last quote, which
+    # may be the batch's last byte
+    data = np.frombuffer(joined + bytes(_PADDING), np.uint8)
     try:
         return binary.cast(pa.large_string()), data, offsets
     except pa.ArrowInvalid:  # some line is not UTF-8: null those (the slow lane rejects them)
         readable = pa.array([_is_utf8(line) for line in lines])
         texts = pc.if_else(readable, binary, pa.scalar(None, binary.type)).cast(pa.large_string())
         return texts, data, offsets
+
+
+_PADDING = 64
 
 
 def _is_utf8(line: bytes) -> bool:
