@@ -36,6 +36,7 @@ from bench_landing import (
     SERVER_COPY,
     client_copy,
     drop_db,
+    proc_cpu,
     raw_copy,
     scratch_db,
 )
@@ -150,12 +151,7 @@ def _pids_named(name: str) -> list[int]:
 
 
 def _proc_cpu(pid: int) -> float:
-    """CPU seconds of a live process (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return proc_cpu(pid, missing=0.0)
 
 
 def main() -> int:

@@ -80,14 +80,20 @@ class _ProcessCpu:
         self.start = self._read()
 
     def _read(self) -> float:
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_cpu(self.pid) if self.pid else float("nan")
 
     def used(self) -> float:
         return self._read() - self.start
+
+
+def proc_cpu(pid: int, missing: float = float("nan")) -> float:
+    """CPU seconds (user + system) a local process used so far; `missing` when it
+    is not (or no longer) there."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return missing
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def raw_copy(url: str, path: Path) -> tuple[float, int]:
