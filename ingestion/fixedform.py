@@ -90,7 +90,7 @@ def decode(
     quotes = np.flatnonzero(data == _QUOTE)
     first = np.searchsorted(quotes, starts[rows])
     line_end = ends[rows]
-    buffer = pa.py_buffer(memoryview(data))
+    buffer = pa.py_buffer(data.data)
 
     def quote(k: np.ndarray | int) -> np.ndarray:  # position of each row's quote number k
         return quotes[np.minimum(first + k, len(quotes) - 1)]
