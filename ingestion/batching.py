@@ -141,9 +141,6 @@ class IdleTracker:
         self.assigned -= set(keys)
         self.at_end -= set(keys)
 
-    def message(self, key: TopicPartitionKey) -> None:
-        self.at_end.discard(key)
-
     def messages(self, topic: str, partitions: set[int]) -> None:
         """Messages of these partitions arrived (one poll's worth)."""
         self.at_end -= {(topic, p) for p in partitions}

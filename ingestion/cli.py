@@ -16,7 +16,6 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from ingestion.files import DEFAULT_BATCH_SIZE
 from ingestion.warehouse import WarehouseConfig, WarehouseError, resolve
 
 
@@ -63,12 +62,13 @@ def cmd_catalog_load(args: argparse.Namespace, config: WarehouseConfig) -> int:
 
 
 def cmd_events_load(args: argparse.Namespace, config: WarehouseConfig) -> int:
-    from ingestion.files import InputError, load_files
+    from ingestion.files import DEFAULT_BATCH_SIZE, InputError, load_files
     from ingestion.sinks.base import open_sink
 
+    batch_size = args.batch_size or DEFAULT_BATCH_SIZE
     try:
         with open_sink(config) as sink:
-            counts = load_files(sink, [Path(f) for f in args.files], batch_size=args.batch_size)
+            counts = load_files(sink, [Path(f) for f in args.files], batch_size=batch_size)
     except InputError as exc:
         raise CliError(str(exc)) from None
     if counts.rejected:
@@ -275,8 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size",
         type=_positive,
-        default=DEFAULT_BATCH_SIZE,
-        help=f"events per transaction (default {DEFAULT_BATCH_SIZE})",
+        default=None,  # ingestion.files.DEFAULT_BATCH_SIZE; not imported here (start-up)
+        help="events per transaction (default: ingestion.files.DEFAULT_BATCH_SIZE, 50000)",
     )
     p.set_defaults(func=cmd_events_load)
     p = events.add_parser("produce", help="send a JSONL file to the Kafka usage topic")

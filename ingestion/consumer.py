@@ -142,7 +142,9 @@ def prepare_messages(
     return validated.prepare(kind), validated.newest()
 
 
-def _warm_up() -> int:
+def _worker_pid() -> int:
+    """Submitted once at start-up so the pool forks its workers before any
+    Kafka or database thread exists."""
     return os.getpid()
 
 
@@ -237,7 +239,7 @@ class IngestService:
             fastlane.warm_up()  # once here rather than once in every forked worker
             context = multiprocessing.get_context("fork")
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
-            self._pool.submit(_warm_up).result()
+            self._pool.submit(_worker_pid).result()
         try:
             ensure_topics(self.settings, [self.settings.topic, self.settings.dlq_topic])
             self._sink = self._retry(lambda: open_sink(self.warehouse), "open warehouse")

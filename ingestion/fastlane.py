@@ -46,7 +46,8 @@ _GUARD = "|".join(
 )
 # orjson refuses nesting deeper than 1024, which yyjson accepts; only a line of
 # more than 2 KiB can nest that deep, and such lines are rare in usage data.
-_MAX_FAST_BYTES = 2048
+# One limit for both fast lanes.
+_MAX_FAST_BYTES = fixedform.MAX_LINE_BYTES
 _PATHS = "[" + ", ".join(f"'$.{name}'" for name in _FIELDS) + "]"
 
 # One JSON parse per line (json_extract of all six fields as JSON text: a string
@@ -223,24 +224,23 @@ def _fixed_form(
 
 def md5_digests(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """MD5 of each string (16 bytes), vectorized in DuckDB: the content hash."""
-    con = _connection()
-    con.register("md5_input", pa.table({"v": values}))
-    try:
-        table = con.sql("SELECT unhex(md5(v)) AS h FROM md5_input").to_arrow_table()
-    finally:
-        con.unregister("md5_input")
-    return table.column("h").combine_chunks()
+    return _per_value("unhex(md5(v))", values).combine_chunks()
 
 
 def hash_strings(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """DuckDB's 64-bit hash of each string, vectorized (uint64)."""
+    return _per_value("hash(v)", values).to_numpy().astype(np.uint64, copy=False)
+
+
+def _per_value(expression: str, values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """DuckDB's `expression` of each value `v`, in input order."""
     con = _connection()
-    con.register("hash_input", pa.table({"v": values}))
+    con.register("per_value_input", pa.table({"v": values}))
     try:
-        column = con.sql("SELECT hash(v) AS h FROM hash_input").to_arrow_table().column("h")
+        table = con.sql(f"SELECT {expression} AS r FROM per_value_input").to_arrow_table()
     finally:
-        con.unregister("hash_input")
-    return column.to_numpy().astype(np.uint64, copy=False)
+        con.unregister("per_value_input")
+    return table.column("r")
 
 
 def _canonical_props(distinct: list[str | None]) -> pa.Table:
@@ -330,8 +330,9 @@ def warm_up() -> None:
     ]
     batch = Batch(source="warm-up")
     batch.extend(lines, pa.array([f"warm-up:{i}" for i in range(len(lines))], pa.string()))
+    validated = batch.validate()
     for kind in ("postgres", "duckdb"):
-        batch.validate().prepare(kind)
+        validated.prepare(kind)
     con = getattr(_local, "con", None)
     if con is not None:
         con.close()
@@ -348,10 +349,6 @@ def _connection() -> duckdb.DuckDBPyConnection:
 
 def _empty() -> pa.Table:
     return pa.table({"i": pa.array([], pa.int32())})
-
-
-def _empty_accepted() -> pa.Table:
-    return _ACCEPTED.empty_table()
 
 
 _ACCEPTED = pa.schema(

@@ -67,7 +67,7 @@ def test_idle_needs_an_assignment_and_every_partition_at_end():
     assert not idle.idle()
     idle.end_of_partition(("t", 1))
     assert idle.idle()
-    idle.message(("t", 1))  # new data: no longer at its end
+    idle.messages("t", {1})  # new data: no longer at its end
     assert not idle.idle()
     idle.end_of_partition(("t", 1))
     idle.revoke([("t", 0), ("t", 1)])
