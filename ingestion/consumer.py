@@ -30,16 +30,18 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from ingestion import fastlane, metrics
+from ingestion import fastlane, handoff, metrics
 from ingestion.batching import (
     Backoff,
     BatchPolicy,
@@ -49,6 +51,7 @@ from ingestion.batching import (
     merge_offsets,
 )
 from ingestion.dlq import DeadLetterError, DeadLetters
+from ingestion.fastlane import Lines
 from ingestion.landing import Batch, Counts, PreparedBatch
 from ingestion.sinks.base import EventSink, open_sink
 from ingestion.warehouse import WarehouseConfig, WarehouseError
@@ -126,7 +129,7 @@ def ensure_topics(settings: KafkaSettings, topics: list[str]) -> None:
 
 
 def prepare_messages(
-    kind: str, topic: str, values: list[bytes], partitions: list[int], offsets: list[int]
+    kind: str, topic: str, values: Lines, partitions: np.ndarray, offsets: np.ndarray
 ) -> tuple[PreparedBatch, datetime | None]:
     """Validate and encode one batch of messages (runs in a worker process).
 
@@ -134,8 +137,8 @@ def prepare_messages(
     """
     batch = Batch(source=f"kafka:{topic}")
     origins = pc.binary_join_element_wise(  # kafka:<topic>/<partition>/<offset>, column-wise
-        f"kafka:{topic}/", pc.cast(pa.array(partitions, pa.int32()), pa.string()), "/",
-        pc.cast(pa.array(offsets, pa.int64()), pa.string()), "",
+        f"kafka:{topic}/", pc.cast(pa.array(partitions), pa.string()), "/",
+        pc.cast(pa.array(offsets), pa.string()), "",
     )  # fmt: skip
     batch.extend(values, origins)
     validated = batch.validate()
@@ -156,10 +159,11 @@ class Abandoned(Exception):
 class _Pending:
     """A cut batch: being prepared (future) or prepared, with the offsets it covers."""
 
-    result: Future[tuple[PreparedBatch, datetime | None]]
+    result: Future[handoff.Parcel]
     offsets: dict[TopicPartitionKey, int]
     started: float
     messages: int
+    slots: tuple[int, ...] = ()  # shared-memory slots of its arguments and result
 
 
 _TRANSIENT: tuple[type[BaseException], ...] = (WarehouseError, DeadLetterError, OSError)
@@ -218,6 +222,7 @@ class IngestService:
         self._lag_updated = 0.0
         self._idle = IdleTracker()
         self._pool: ProcessPoolExecutor | None = None
+        self._handoff: handoff.Slots | None = None
         self._sink: EventSink | None = None
         self._consumer: Consumer | None = None
         self._dlq: DeadLetters | None = None
@@ -237,6 +242,8 @@ class IngestService:
     def run(self, until_idle: bool = False) -> Counts:
         if self.workers >= 1:  # fork the workers before any Kafka/DB thread or socket exists
             fastlane.warm_up()  # once here rather than once in every forked worker
+            # arguments and result of every batch in flight (see _cut's back-pressure)
+            self._handoff = handoff.Slots(2 * (self.workers + 3))
             context = multiprocessing.get_context("fork")
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
             self._pool.submit(_worker_pid).result()
@@ -304,6 +311,9 @@ class IngestService:
             # wait: an un-joined pool races the interpreter's exit hook (EBADF noise)
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._handoff is not None:
+            self._handoff.close()
+            self._handoff = None
 
     # ------------------------------------------------------------------ the loop
 
@@ -325,7 +335,7 @@ class IngestService:
             if now - self._lag_updated >= 1.0:
                 self._update_lag()
                 self._lag_updated = now
-            if self._open.is_due(now):
+            if self._open.is_due(now, writer_idle=not self._queue.unfinished_tasks):
                 self._cut()
             if until_idle and self._idle.idle():
                 self._cut()
@@ -389,20 +399,41 @@ class IngestService:
             return
         started = self._open.started or time.monotonic()
         messages = self._open.messages
-        offsets = self._open.cut()
-        args = (self._sink_kind(), self.settings.topic, self._values, self._partitions,
-                self._offsets)  # fmt: skip
+        to_commit = self._open.cut()
+        args = (self._sink_kind(), self.settings.topic, Lines.of(self._values),
+                np.array(self._partitions, np.int32), np.array(self._offsets))  # fmt: skip
         self._values, self._partitions, self._offsets = [], [], []
-        future: Future[tuple[PreparedBatch, datetime | None]]
-        if self._pool is not None:
-            future = self._pool.submit(prepare_messages, *args)
+        future: Future[handoff.Parcel]
+        slots: tuple[int, ...]
+        if self._pool is not None and self._handoff is not None:
+            arg_slot, result_slot = self._free_slot(), self._free_slot()
+            parcel = self._handoff.put(arg_slot, args)
+            future = self._pool.submit(handoff.call, prepare_messages, parcel, result_slot)
+            slots = (arg_slot, result_slot)
         else:
-            future = Future()
-            future.set_result(prepare_messages(*args))
+            future, slots = Future(), ()
+            future.set_result(handoff.Parcel(-1, inline=prepare_messages(*args)))
         while not self._slots.acquire(timeout=0.1):  # back-pressure from the writer
             if self._writer_error is not None:
                 raise self._writer_error
-        self._queue.put(_Pending(future, offsets, started, messages))
+        self._queue.put(_Pending(future, to_commit, started, messages, slots))
+
+    def _free_slot(self) -> int:
+        """A free shared-memory slot (waits for the writer to hand one back)."""
+        assert self._handoff is not None
+        while (slot := self._handoff.acquire(timeout=0.1)) is None:
+            if self._writer_error is not None:
+                raise self._writer_error
+        return slot
+
+    def _release_slots(self, item: _Pending) -> None:
+        """Hand a batch's slots back once its worker is done with them (also when
+        the batch was skipped after a failure: a running worker still writes)."""
+        if self._handoff is None or not item.slots:
+            return
+        futures.wait([item.result])
+        for slot in item.slots:
+            self._handoff.release(slot)
 
     def _sink_kind(self) -> str:
         return self._sink.kind if self._sink is not None else self.warehouse.kind
@@ -420,6 +451,7 @@ class IngestService:
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread
                 self._writer_error = exc
             finally:
+                self._release_slots(item)
                 self._slots.release()
                 self._queue.task_done()
         self._queue.task_done()
@@ -434,7 +466,8 @@ class IngestService:
     def _write(self, item: _Pending) -> None:
         """Dead letters, then the warehouse transaction, then (only then) the offsets."""
         t0 = time.monotonic()
-        prepared, newest = item.result.result()
+        parcel = item.result.result()
+        prepared, newest = self._handoff.take(parcel) if self._handoff else parcel.inline
         dlq = self._dlq
         assert dlq is not None
         t1 = time.monotonic()

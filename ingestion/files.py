@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion import fastlane
+from ingestion import fastlane, handoff
 from ingestion.landing import Batch, Counts, PreparedBatch
 from ingestion.sinks.base import EventSink
 
@@ -109,19 +109,34 @@ def load_files(
                 total += _write(sink, prepare_chunk(sink.kind, *job), on_batch)
             return total
         fastlane.warm_up()  # once here rather than once in every forked worker
+        slots = handoff.Slots(workers + 2)  # before the fork: the workers write into them
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            pending: deque[Future[PreparedBatch]] = deque()
-            try:
-                for job in jobs:
-                    pending.append(pool.submit(prepare_chunk, sink.kind, *job))
-                    if len(pending) > workers:  # bounded read-ahead: memory stays flat
-                        total += _write(sink, pending.popleft().result(), on_batch)
-                while pending:
-                    total += _write(sink, pending.popleft().result(), on_batch)
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                pending: deque[Future[handoff.Parcel]] = deque()
+
+                def write_next() -> Counts:
+                    parcel = pending.popleft().result()
+                    prepared = slots.take(parcel)
+                    slots.release(parcel.slot)
+                    return _write(sink, prepared, on_batch)
+
+                try:
+                    for job in jobs:
+                        slot = slots.acquire()
+                        assert slot is not None  # read-ahead is bounded below the slot count
+                        pending.append(
+                            pool.submit(handoff.call_into, prepare_chunk, slot, sink.kind, *job)
+                        )
+                        if len(pending) > workers:  # bounded read-ahead: memory stays flat
+                            total += write_next()
+                    while pending:
+                        total += write_next()
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+        finally:
+            slots.close()
     return total
 
 

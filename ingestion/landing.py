@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion.fastlane import validate_many
+from ingestion.fastlane import Lines, validate_many
 from ingestion.schemas import Event, Reject, plain_decimal, utc_now, validate
 
 
@@ -91,19 +91,20 @@ class Batch:
     source: str
     landing_time: datetime = field(default_factory=utc_now)
     batch_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    payloads: list[bytes] = field(default_factory=list)
+    payloads: list[bytes] | Lines = field(default_factory=list)
     origins: list[str] = field(default_factory=list)
     _origin_column: pa.Array | None = field(default=None, repr=False)
 
     def add(self, payload: bytes, origin: str) -> None:
         assert self._origin_column is None, "a batch is filled by add() or extend(), not both"
+        assert isinstance(self.payloads, list)
         self.payloads.append(payload)
         self.origins.append(origin)
 
-    def extend(self, payloads: list[bytes], origins: pa.Array) -> None:
+    def extend(self, payloads: list[bytes] | Lines, origins: pa.Array) -> None:
         """Fill an empty batch at once; origins as an Arrow string column (built
         column-wise by the caller, e.g. a file path plus line numbers)."""
-        assert not self.payloads, "extend() fills an empty batch"
+        assert not len(self.payloads), "extend() fills an empty batch"
         self.payloads = payloads
         self._origin_column = origins
 

@@ -1,12 +1,13 @@
 """PostgreSQL binary COPY rows built column-wise from Arrow, without a Python loop per row.
 
 Why: formatting rows one by one (psycopg's row formatter) costs several µs per
-event, as much as the server spends storing it. Here each column becomes an
-Arrow binary array of complete COPY fields (4-byte big-endian length + value
-in PostgreSQL's binary wire format) and `binary_join_element_wise` glues the
-fields of each row together in C++. The joined array's data buffer *is* the
-COPY body, and its offsets are the row boundaries (so rows can be cut out by
-slicing, see PostgresPayload).
+event, as much as the server spends storing it. Here each column becomes the
+parts of its COPY fields (Arrow binary arrays or scalars: the 4-byte big-endian
+length, then the value in PostgreSQL's binary wire format), and one
+`binary_join_element_wise` over the parts of every column glues each row
+together in C++, copying every byte once. The joined array's data buffer *is*
+the COPY body, and its offsets are the row boundaries (so rows can be cut out
+by slicing, see PostgresPayload).
 
 Wire formats used (PostgreSQL's *_send/*_recv functions):
 - text/varchar: UTF-8 bytes; bytea: raw bytes;
@@ -27,16 +28,18 @@ _EMPTY = pa.scalar(b"", pa.large_binary())
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds
 
 
-def rows(fields: list[pa.Array | pa.Scalar]) -> tuple[bytes, np.ndarray]:
+# One column's COPY fields: parts whose concatenation, row by row, is the field.
+Field = list[pa.Array | pa.Scalar]
+
+
+def rows(fields: list[Field]) -> tuple[bytes, np.ndarray]:
     """COPY body (no header or trailer) of rows made of `fields`, and each row's end offset.
 
-    Every item is an encoded field (from the functions below): an array with
-    one value per row, or a scalar repeated in every row.
+    Every item is an encoded column (from the functions below); a part is an
+    array with one value per row, or a scalar repeated in every row.
     """
     count = pa.scalar(len(fields).to_bytes(2, "big"), pa.large_binary())
-    joined = pc.binary_join_element_wise(count, *fields, _EMPTY)
-    if isinstance(joined, pa.ChunkedArray):
-        joined = joined.combine_chunks()
+    joined = _join(count, *(part for field in fields for part in field))
     offsets = np.frombuffer(joined.buffers()[1], np.int64, len(joined) + 1, joined.offset * 8)
     start, end = int(offsets[0]), int(offsets[-1])
     body = joined.buffers()[2].to_pybytes()[start:end] if len(joined) else b""
@@ -48,29 +51,34 @@ def stream(body: bytes) -> bytes:
     return HEADER + body + TRAILER
 
 
-def text(values: pa.Array) -> pa.Array:
+def field_bytes(field: Field) -> pa.Array:
+    """A column's encoded fields as one binary array (a value per row)."""
+    return _join(*field)
+
+
+def text(values: pa.Array) -> Field:
     """text/varchar (or bytea) values, no nulls."""
     data = values.cast(pa.large_binary())
-    return _join(_lengths(pc.binary_length(data)), data)
+    return [_lengths(pc.binary_length(data)), data]
 
 
-def jsonb(values: pa.Array) -> pa.Array:
+def jsonb(values: pa.Array) -> Field:
     """JSON text as jsonb's binary format: version byte 1, then the text."""
     data = values.cast(pa.large_binary())
     lengths = pc.add(pc.binary_length(data), 1)
-    return _join(_lengths(lengths), pa.scalar(b"\x01", pa.large_binary()), data)
+    return [_lengths(lengths), pa.scalar(b"\x01", pa.large_binary()), data]
 
 
-def timestamp(values: pa.Array) -> pa.Array:
+def timestamp(values: pa.Array) -> Field:
     """timestamp (without time zone) from Arrow timestamp[us]."""
     micros = values.cast(pa.int64()).to_numpy(zero_copy_only=False) - _PG_EPOCH_US
     out = np.empty(len(micros), dtype=[("n", ">i4"), ("v", ">i8")])
     out["n"] = 8
     out["v"] = micros
-    return _fixed(out, 12)
+    return [_fixed(out, 12)]
 
 
-def numeric_9(integer: np.ndarray, fraction9: np.ndarray) -> pa.Array:
+def numeric_9(integer: np.ndarray, fraction9: np.ndarray) -> Field:
     """numeric with scale 9 from its integer part (< 10^12) and its 9 fractional digits.
 
     Always 3 integer and 3 fractional base-10000 digits (weight 2, dscale 9):
@@ -87,19 +95,18 @@ def numeric_9(integer: np.ndarray, fraction9: np.ndarray) -> pa.Array:
     out["d"][:, 3] = frac12 // 10**8
     out["d"][:, 4] = frac12 // 10**4 % 10**4
     out["d"][:, 5] = frac12 % 10**4
-    return _fixed(out, 24)
+    return [_fixed(out, 24)]
 
 
-def constant_text(value: str) -> pa.Scalar:
+def constant_text(value: str) -> Field:
     data = value.encode()
-    return pa.scalar(len(data).to_bytes(4, "big") + data, pa.large_binary())
+    return [pa.scalar(len(data).to_bytes(4, "big") + data, pa.large_binary())]
 
 
-def constant_timestamp(value) -> pa.Scalar:
+def constant_timestamp(value) -> Field:
     micros = pa.scalar(value, pa.timestamp("us")).cast(pa.int64()).as_py() - _PG_EPOCH_US
-    return pa.scalar(
-        (8).to_bytes(4, "big") + micros.to_bytes(8, "big", signed=True), pa.large_binary()
-    )
+    data = (8).to_bytes(4, "big") + micros.to_bytes(8, "big", signed=True)
+    return [pa.scalar(data, pa.large_binary())]
 
 
 def _lengths(lengths: pa.Array) -> pa.Array:

@@ -88,7 +88,8 @@ class PostgresPayload:
     def loser_rows(self, indices: np.ndarray) -> bytes:
         """COPY stream for pg_temp.stage_events: the raw.events rows at `indices`
         (sliced from `rows`) with their typed properties appended as a 12th field."""
-        properties = pgcopy.jsonb(self.events.column("properties").take(indices)).to_pylist()
+        typed = self.events.column("properties").take(indices)
+        properties = pgcopy.field_bytes(pgcopy.jsonb(typed)).to_pylist()
         body, ends = self.rows.body, self.rows.ends
         pieces = []
         for index, extra in zip(indices.tolist(), properties, strict=True):
@@ -304,7 +305,7 @@ def id_hashes(events: pa.Table) -> np.ndarray:
     return fastlane.hash_strings(events.column("event_id"))
 
 
-def _event_fields(events: pa.Table, batch_id: str, landed_at) -> list:
+def _event_fields(events: pa.Table, batch_id: str, landed_at) -> list[pgcopy.Field]:
     """raw.events' columns (_EVENT_COLUMNS order) as encoded COPY fields."""
     col = events.column
     return [

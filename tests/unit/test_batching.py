@@ -36,6 +36,17 @@ def test_cut_by_time_counts_from_first_message():
     assert batch.time_left(12.0) == 0.0
 
 
+def test_an_idle_writer_gets_a_batch_of_eager_messages_early():
+    batch = OpenBatch(BatchPolicy(max_messages=1000, max_wait=60, eager_messages=3))
+    batch.add_many("t", [0, 1], [0, 0], 2, now=0.0)
+    assert not batch.is_due(0.0, writer_idle=True)  # 2 < 3: not worth a transaction yet
+    batch.add("t", 0, 1, 1, now=0.0)
+    assert batch.is_due(0.0, writer_idle=True)
+    assert not batch.is_due(0.0, writer_idle=False)  # a busy writer: the batch keeps growing
+    with pytest.raises(ValueError):
+        BatchPolicy(eager_messages=0)
+
+
 def test_cut_returns_next_offsets_per_partition_and_resets():
     batch = OpenBatch(BatchPolicy())
     batch.add("t", 0, 5, 1, now=0.0)

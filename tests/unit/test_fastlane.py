@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from ingestion import fastlane, fixedform
@@ -310,6 +311,23 @@ def test_whole_batch_matches_message_by_message(sample_lines: list[bytes]) -> No
     assert len(fast.slow) <= len(sample_lines) // 50
 
 
+def test_a_batch_of_joined_lines_validates_like_a_list(sample_lines: list[bytes]) -> None:
+    """The Kafka workers get their messages as one buffer (fastlane.Lines)."""
+    lines = sample_lines[:300] + EDGE_CASES
+    joined = fastlane.Lines.of(lines)
+    assert len(joined) == len(lines) and list(joined) == lines and joined[5] == lines[5]
+    origins = pa.array([f"test:{n}" for n in range(len(lines))], pa.string())
+    as_list, as_lines = (
+        Batch(source="t", landing_time=LANDING),
+        Batch(source="t", landing_time=LANDING),
+    )
+    as_list.extend(list(lines), origins)
+    as_lines.extend(joined, origins)
+    want, got = as_list.validate(), as_lines.validate()
+    assert got.rejects and got.rejects == want.rejects
+    assert got.events.equals(want.events)
+
+
 @pytest.mark.parametrize("last", [b'"just a string"', b'"', b'{"a":"', b"{", b""])
 def test_a_batch_may_end_in_any_bytes(last: bytes) -> None:
     """The fixed-form lane reads past quotes; a batch ending in one must not crash."""
@@ -387,7 +405,7 @@ def _batch_events(lines: list[bytes]) -> list[Event]:
 def _fixed_lane(lines: list[bytes], with_index: bool = False) -> list:
     """What the fixed-form lane alone accepts from `lines`, as Events (or as
     (line index, Event) pairs)."""
-    texts, data, offsets = fastlane._as_utf8(lines)
+    texts, data, offsets = fastlane._as_utf8(fastlane.Lines.of(lines))
     rows = np.flatnonzero(fixedform.fixed_form_mask(texts))
     limit = LANDING + FUTURE_TOLERANCE
     table = fastlane._fixed_form(data, offsets, rows, limit)
