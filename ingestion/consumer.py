@@ -23,7 +23,6 @@ Model: getsentry/arroyo (a strategy per step, commit only what is done).
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import queue
 import signal
@@ -244,8 +243,7 @@ class IngestService:
             fastlane.warm_up()  # once here rather than once in every forked worker
             # arguments and result of every batch in flight (see _cut's back-pressure)
             self._handoff = handoff.Slots(2 * (self.workers + 3))
-            context = multiprocessing.get_context("fork")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self._pool = handoff.fork_pool(self.workers)
             self._pool.submit(_worker_pid).result()
         try:
             ensure_topics(self.settings, [self.settings.topic, self.settings.dlq_topic])

@@ -13,13 +13,12 @@ a crash leaves a prefix of whole batches (each batch is one transaction).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -110,9 +109,8 @@ def load_files(
             return total
         fastlane.warm_up()  # once here rather than once in every forked worker
         slots = handoff.Slots(workers + 2)  # before the fork: the workers write into them
-        context = multiprocessing.get_context("fork")
         try:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            with handoff.fork_pool(workers) as pool:
                 pending: deque[Future[handoff.Parcel]] = deque()
 
                 def write_next() -> Counts:

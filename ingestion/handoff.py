@@ -20,9 +20,11 @@ given, or reads the one it was sent.
 from __future__ import annotations
 
 import mmap
+import multiprocessing
 import pickle
 import queue
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +80,12 @@ class Slots:
     def close(self) -> None:
         for area in self._maps:
             area.close()
+
+
+def fork_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes forked from this one: they inherit the newest Slots (and
+    whatever this process warmed up before)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
 
 
 def call(fn: Callable[..., Any], args: Parcel, result_slot: int) -> Parcel:
