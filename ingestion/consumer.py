@@ -11,7 +11,8 @@ first-write-wins ledger dedups events by event_id and stores rejects keyed by
 Messages are validated by `Batch.validate`, exactly as `events load` does for files.
 
 Threads and processes: validation and COPY encoding are pure Python
-(GIL-bound), so worker processes prepare batches; a writer thread writes them
+(GIL-bound), so worker processes prepare batches (messages and results cross
+through shared memory, handoff.py); a writer thread writes them
 to the warehouse strictly in the order they were cut (the database call
 releases the GIL) while the main thread keeps polling. All consumer calls
 (poll, commit, rebalance) stay on the main thread: it commits the offsets the
