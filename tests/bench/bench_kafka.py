@@ -4,7 +4,8 @@ Run by `make bench`. Prints figures and ratios; asserts nothing. One run:
 1. produces the generated JSONL file (1M events by default) to a fresh topic
    (the local Tansu broker unless KAFKA_BOOTSTRAP_SERVERS is set);
 2. raw consume: a bare confluent-kafka consumer reads every message of the
-   topic (no validation, no warehouse) — the ceiling the broker allows;
+   topic (no validation, no warehouse) — the ceiling the broker allows — and
+   prints the CPU it and the broker used (the least any consumer costs);
 3. end to end: the `ingest run --until-idle` logic (IngestService) from the
    same topic into a fresh PostgreSQL database with validation, dedup,
    conflicts, dead letters and offset commits, once per `--workers` value
@@ -53,26 +54,32 @@ from ingestion.warehouse import resolve
 FAST_GROUP = {"session.timeout.ms": 2000, "heartbeat.interval.ms": 500}
 
 
-def raw_consume(settings: KafkaSettings) -> tuple[float, int]:
+def raw_consume(settings: KafkaSettings, broker_pid: int | None) -> tuple[float, int]:
+    """A bare consumer reads every message of the topic, taking each value out (the
+    least any consumer does); prints the CPU it and the broker used."""
     consumer = Consumer(
         {"bootstrap.servers": settings.bootstrap, "group.id": "raw-" + uuid.uuid4().hex[:6],
          "auto.offset.reset": "earliest", "enable.auto.commit": False,
          "enable.partition.eof": True, **FETCH_CONFIG, **FAST_GROUP}
     )  # fmt: skip
     consumer.subscribe([settings.topic])
-    n, at_end, first = 0, set(), None
+    n, at_end, first, cpu = 0, set(), None, None
     while True:
         for msg in consumer.consume(10_000, 0.5):
             err = msg.error()
             if err is None:
+                if first is None:
+                    first, cpu = time.perf_counter(), CpuSplit(broker_pid, server=False)
                 n += 1
-                first = first or time.perf_counter()
+                msg.value()
                 at_end.discard(msg.partition())
             elif err.code() == KafkaError._PARTITION_EOF:
                 at_end.add(msg.partition())
         if first and len(at_end) == settings.partitions:
             break
     elapsed = time.perf_counter() - (first or 0)
+    if cpu is not None:
+        print(f"{'':32s} where the CPU went: {cpu.report()}")
     consumer.close()
     return elapsed, n
 
@@ -107,9 +114,10 @@ class CpuSplit:
     the local broker. PostgreSQL backends are sampled every 50 ms, because the
     service's own backend exits before the report."""
 
-    def __init__(self, broker_pid: int | None) -> None:
+    def __init__(self, broker_pid: int | None, server: bool = True) -> None:
         self.broker_pid = broker_pid
-        self._server_start = {pid: _proc_cpu(pid) for pid in _pids_named("postgres")}
+        self.server = server
+        self._server_start = {pid: _proc_cpu(pid) for pid in _pids_named("postgres") if server}
         self._server_last = dict(self._server_start)
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
@@ -117,7 +125,7 @@ class CpuSplit:
         self.start = self._read()
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.05):
+        while self.server and not self._stop.wait(0.05):
             for pid in _pids_named("postgres"):
                 self._server_start.setdefault(pid, 0.0)  # started meanwhile: all its CPU
                 self._server_last[pid] = max(self._server_last.get(pid, 0.0), _proc_cpu(pid))
@@ -133,6 +141,8 @@ class CpuSplit:
         self._sampler.join()
         now = self._read()
         main, workers, broker = (b - a for a, b in zip(self.start, now, strict=True))
+        if not self.server:
+            return f"consumer process {main:.2f} s, broker {broker:.2f} s"
         server = sum(self._server_last[p] - self._server_start[p] for p in self._server_last)
         return (f"consumer process {main:.2f} s, workers {workers:.2f} s, "
                 f"PostgreSQL {server:.2f} s, broker {broker:.2f} s")  # fmt: skip
@@ -183,7 +193,7 @@ def main() -> int:
         start = time.perf_counter()
         sent = produce_file(settings, path, timeout=600)
         report("produce (events produce)", sent, time.perf_counter() - start, rates)
-        seconds, n = raw_consume(settings)
+        seconds, n = raw_consume(settings, broker.process.pid if broker else None)
         report("raw consume (bare consumer)", n, seconds, rates)
         for workers in (int(w) for w in args.workers.split(",")):
             db, url = scratch_db(args.admin_url)
