@@ -28,9 +28,9 @@ class BatchPolicy:
     max_bytes: int = 64 * 1024 * 1024
     max_wait: float = 1.0
     # Cut as soon as this many messages wait while the writer has nothing to do:
-    # an idle writer is lost throughput (the first full batch of a backlog would
-    # otherwise keep it idle ~0.6 s), and under load the writer is busy, so
-    # batches still grow to max_messages.
+    # an idle writer is lost throughput and latency (a quiet topic's batch need
+    # not wait max_wait), and under load the writer is busy, so batches still
+    # grow to max_messages.
     eager_messages: int = 5_000
 
     def __post_init__(self) -> None:

@@ -242,9 +242,8 @@ class IngestService:
     def run(self, until_idle: bool = False) -> Counts:
         if self.workers >= 1:  # fork the workers before any Kafka/DB thread or socket exists
             fastlane.warm_up()  # once here rather than once in every forked worker
-            # arguments and result of every batch in flight (see _cut's back-pressure)
-            self._handoff = handoff.Slots(2 * (self.workers + 3))
-            self._pool = handoff.fork_pool(self.workers)
+            # slots: arguments and result of every batch in flight (see _cut's back-pressure)
+            self._pool, self._handoff = handoff.fork_pool(self.workers, 2 * (self.workers + 3))
             self._pool.submit(_worker_pid).result()
         try:
             ensure_topics(self.settings, [self.settings.topic, self.settings.dlq_topic])

@@ -1,11 +1,13 @@
-"""Vectorized validation of the common case: a whole batch at once in DuckDB.
+"""Vectorized validation of the common case: a whole batch at once.
 
 Why: validating one message at a time in Python costs ~10 µs per event, more
 than PostgreSQL needs to store it. Almost every message in a real stream is a
-plain, valid event, so a batch goes through one set-based pass (DuckDB's C++
-JSON parser, regular expressions and casts) that *accepts* the lines it can
-prove valid and hands every other line to `schemas.validate`, the one
-authority on the rules of section 1.
+plain, valid event, so a batch goes through set-based passes that *accept*
+the lines they can prove valid: first the fixed-form lane (fixedform.py: one
+RE2 match and numpy offsets, for the shape serializers write), then, for the
+other shapes, DuckDB (its C++ JSON parser, regular expressions and casts).
+Every other line goes to `schemas.validate`, the one authority on the rules
+of section 1.
 
 The contract, tested line by line against `schemas.validate` in
 tests/unit/test_fastlane.py: a line accepted here is accepted there with an
@@ -277,8 +279,8 @@ def _canonical_props(distinct: list[str | None]) -> pa.Table:
     the fast lane cannot vouch for (floats, rule breaks) are simply left out, so
     their lines fall to the slow lane by the inner join.
 
-    Forms are remembered across batches (most objects recur: a region, a model),
-    which halves this step's cost on the generated sample."""
+    Forms are remembered across batches (most objects recur: a region, a model);
+    on the 1M sample that saves ~0.1 of this step's ~0.3 CPU-s per million."""
     if len(_FORMS) > _FORMS_LIMIT:
         _FORMS.clear()
     keys, canon, texts, nums = [], [], [], []

@@ -108,9 +108,9 @@ def load_files(
                 total += _write(sink, prepare_chunk(sink.kind, *job), on_batch)
             return total
         fastlane.warm_up()  # once here rather than once in every forked worker
-        slots = handoff.Slots(workers + 2)  # before the fork: the workers write into them
+        pool, slots = handoff.fork_pool(workers, workers + 2)  # results of the read-ahead
         try:
-            with handoff.fork_pool(workers) as pool:
+            with pool:
                 pending: deque[Future[handoff.Parcel]] = deque()
 
                 def write_next() -> Counts:

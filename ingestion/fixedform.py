@@ -20,7 +20,7 @@ The shape proves (so these lines need no other check):
   at most 12 integer and 9 fractional digits;
 - properties: one flat object without escapes or brackets; it is accepted only
   when orjson reads it as an object whose values are allowed and not floats
-  (`fastlane.canonical_forms`, shared with the DuckDB lane).
+  (`fastlane._canonical_props`, shared with the DuckDB lane).
 Any other line goes on to the DuckDB lane, then to `schemas.validate`; the
 contract (tests/unit/test_fastlane.py): a line accepted here is accepted by
 `schemas.validate` with an identical Event and content hash.

@@ -47,8 +47,8 @@ class Parcel:
 
 
 class Slots:
-    """A fixed set of shared-memory slots; make it just before forking the workers
-    that use it (they inherit it as this module's slots)."""
+    """A fixed set of shared-memory slots; workers forked after it is made inherit
+    it as this module's slots (fork_pool makes both in that order)."""
 
     def __init__(self, count: int, size: int = SLOT_BYTES) -> None:
         global _MAPS
@@ -82,10 +82,16 @@ class Slots:
             area.close()
 
 
-def fork_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes forked from this one: they inherit the newest Slots (and
-    whatever this process warmed up before)."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+def fork_pool(workers: int, slots: int) -> tuple[ProcessPoolExecutor, Slots]:
+    """Worker processes forked from this one, and `slots` shared-memory slots
+    they can read and write.
+
+    The slots are made here, before the pool forks its workers (at its first
+    submit), so the workers always inherit them; the caller closes both.
+    """
+    shared = Slots(slots)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    return pool, shared
 
 
 def call(fn: Callable[..., Any], args: Parcel, result_slot: int) -> Parcel:

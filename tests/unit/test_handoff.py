@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
@@ -50,10 +48,10 @@ def test_slots_are_handed_out_once_until_released(slots):
     assert slots.acquire(timeout=0) == 2
 
 
-def test_forked_workers_read_arguments_and_write_results_through_the_slots(slots):
+def test_forked_workers_read_arguments_and_write_results_through_the_slots():
     lines = Lines.of([b"one", b"", b"three"])
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+    pool, slots = handoff.fork_pool(1, 4)
+    with pool:
         args = slots.put(0, (lines, 2))
         parcel = pool.submit(handoff.call, _describe, args, 1).result()
         assert parcel.slot == 1 and parcel.length > 0  # the result came back by slot
@@ -63,6 +61,7 @@ def test_forked_workers_read_arguments_and_write_results_through_the_slots(slots
         # small arguments through the pipe, the result through a slot
         parcel = pool.submit(handoff.call_into, _describe, 3, Lines.of([b"x"]), 5).result()
         assert parcel.slot == 3 and slots.take(parcel)[:2] == (5, [b"x"])
+    slots.close()
 
 
 def test_a_second_owner_in_the_same_process_keeps_its_own_slots():
