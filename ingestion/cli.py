@@ -49,7 +49,7 @@ def _positive(text: str) -> int:
 
 
 def cmd_catalog_load(args: argparse.Namespace, config: WarehouseConfig) -> int:
-    from ingestion.catalog import CatalogError, load_catalog
+    from ingestion.catalog.loader import CatalogError, load_catalog
 
     try:
         result = load_catalog(config, Path(args.file))
@@ -62,8 +62,8 @@ def cmd_catalog_load(args: argparse.Namespace, config: WarehouseConfig) -> int:
 
 
 def cmd_events_load(args: argparse.Namespace, config: WarehouseConfig) -> int:
-    from ingestion.files import DEFAULT_BATCH_SIZE, InputError, load_files
-    from ingestion.sinks.base import open_sink
+    from ingestion.landing.files import DEFAULT_BATCH_SIZE, InputError, load_files
+    from ingestion.landing.sinks.base import open_sink
 
     batch_size = args.batch_size or DEFAULT_BATCH_SIZE
     try:
@@ -86,14 +86,14 @@ def cmd_events_produce(args: argparse.Namespace, config: WarehouseConfig) -> int
 
     from confluent_kafka import KafkaException
 
-    from ingestion.consumer import KafkaSettings
-    from ingestion.files import InputError
-    from ingestion.producer import ProduceError, produce_file
+    from ingestion.landing.consumer import KafkaSettings
+    from ingestion.landing.files import InputError
+    from ingestion.landing.producer import ProduceError, produce_file
 
     settings = KafkaSettings.from_env()
     try:
         if args.generate:
-            from ingestion.generator import generate
+            from ingestion.demo.generator import generate
 
             with tempfile.TemporaryDirectory(prefix="valueverse-produce-") as tmp:
                 summary = generate(Path(tmp), events=args.generate, seed=args.seed)
@@ -116,8 +116,8 @@ def cmd_events_produce(args: argparse.Namespace, config: WarehouseConfig) -> int
 def cmd_ingest_run(args: argparse.Namespace, config: WarehouseConfig) -> int:
     from confluent_kafka import KafkaException
 
-    from ingestion.batching import BatchPolicy
-    from ingestion.consumer import KafkaSettings, run_service
+    from ingestion.landing.batching import BatchPolicy
+    from ingestion.landing.consumer import KafkaSettings, run_service
 
     settings = KafkaSettings.from_env()
     policy = BatchPolicy(max_messages=args.batch_size, max_wait=args.batch_wait)
@@ -134,13 +134,13 @@ def cmd_ingest_run(args: argparse.Namespace, config: WarehouseConfig) -> int:
 
 
 def cmd_build(args: argparse.Namespace, config: WarehouseConfig) -> int:
-    from ingestion.rating import build
+    from ingestion.billing.dbt_runner import build
 
     return build(config, args.as_of)
 
 
 def cmd_invoices_export(args: argparse.Namespace, config: WarehouseConfig) -> int:
-    from ingestion.rating import export_invoices
+    from ingestion.billing.dbt_runner import export_invoices
 
     rows = export_invoices(config, args.as_of, Path(args.out))
     print(f"wrote {rows} invoice line(s) to {args.out}", file=sys.stderr)
@@ -148,7 +148,7 @@ def cmd_invoices_export(args: argparse.Namespace, config: WarehouseConfig) -> in
 
 
 def cmd_invoices_finalize(args: argparse.Namespace, config: WarehouseConfig) -> int:
-    from ingestion.finalization import finalize
+    from ingestion.billing.finalization import finalize
 
     result = finalize(config, args.as_of, grace_days=args.grace_days, series=args.series)
     for invoice in result.finalized:
@@ -173,7 +173,7 @@ def cmd_invoices_finalize(args: argparse.Namespace, config: WarehouseConfig) -> 
 
 
 def cmd_sample_generate(args: argparse.Namespace, config: WarehouseConfig) -> int:
-    from ingestion.generator import generate
+    from ingestion.demo.generator import generate
 
     summary = generate(Path(args.out_dir), events=args.events, seed=args.seed)
     print(summary)
@@ -183,7 +183,7 @@ def cmd_sample_generate(args: argparse.Namespace, config: WarehouseConfig) -> in
 def cmd_analysts_grant(args: argparse.Namespace, config: WarehouseConfig) -> int:
     import os
 
-    from ingestion.analysts import grant_analyst_role
+    from ingestion.roles.analysts import grant_analyst_role
 
     for line in grant_analyst_role(
         config, args.role, os.environ.get("VALUEVERSE_ANALYST_PASSWORD")
@@ -193,7 +193,7 @@ def cmd_analysts_grant(args: argparse.Namespace, config: WarehouseConfig) -> int
 
 
 def cmd_docs(args: argparse.Namespace, config: WarehouseConfig) -> int:
-    from ingestion.dbt_docs import generate_docs
+    from ingestion.billing.dbt_docs import generate_docs
 
     return generate_docs(config)
 
@@ -244,7 +244,7 @@ def cmd_payments_audit(args: argparse.Namespace, config: WarehouseConfig) -> int
 
 
 def cmd_demo(args: argparse.Namespace, config: WarehouseConfig) -> int:
-    from ingestion.demo import run_demo
+    from ingestion.demo.pipeline import run_demo
 
     return run_demo(config, Path(args.data_dir).resolve(), events=args.events, seed=args.seed)
 
@@ -275,8 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size",
         type=_positive,
-        default=None,  # ingestion.files.DEFAULT_BATCH_SIZE; not imported here (start-up)
-        help="events per transaction (default: ingestion.files.DEFAULT_BATCH_SIZE, 50000)",
+        default=None,  # ingestion.landing.files.DEFAULT_BATCH_SIZE; not imported here (start-up)
+        help="events per transaction (default: ingestion.landing.files.DEFAULT_BATCH_SIZE, 50000)",
     )
     p.set_defaults(func=cmd_events_load)
     p = events.add_parser("produce", help="send a JSONL file to the Kafka usage topic")

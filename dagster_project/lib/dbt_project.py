@@ -3,10 +3,11 @@ load, and the warehouse preparation a build needs.
 
 The manifest describes the graph (models, tests, sources), which is the same for both
 adapters, so it is parsed once for the DuckDB profile into its own folder beside the build
-targets (`ingestion.rating.target_dir(...)`'s root, i.e. VALUEVERSE_DBT_TARGET_DIR or
+targets (`ingestion.billing.dbt_runner.target_dir(...)`'s root, i.e. VALUEVERSE_DBT_TARGET_DIR or
 dbt/target, then `dagster-manifest/`). Parsing needs no warehouse and must not touch one: a
 code location that loads while a run writes the DuckDB file must not wait for, or fail on,
-its lock (which is why this does not go through `ingestion.rating.parse`, whose `dbt_args`
+its lock (which is why this does not go through `ingestion.billing.dbt_runner.parse`, whose
+`dbt_args`
 records the run's as_of in the warehouse). The manifest is parsed again whenever the dbt
 project's code_version changed, so a fresh clone, a `git pull` and an edited model all load
 without a manual `dbt parse`. That covers what `DbtProject.prepare_if_dev()` does under
@@ -48,7 +49,7 @@ def dbt_executable() -> str:
 
 
 def manifest_dir() -> Path:
-    from ingestion.rating import target_dir
+    from ingestion.billing.dbt_runner import target_dir
 
     return target_dir(_PARSE_CONFIG).parent / "dagster-manifest"
 
@@ -56,7 +57,7 @@ def manifest_dir() -> Path:
 def ensure_manifest() -> Path:
     """manifest.json, parsed again when the project changed. A file lock keeps the webserver
     and the daemon, which load the definitions at the same moment, from parsing at once."""
-    from ingestion.rating import code_version
+    from ingestion.billing.dbt_runner import code_version
 
     target = manifest_dir()
     target.mkdir(parents=True, exist_ok=True)
@@ -91,8 +92,9 @@ def dbt_project() -> DbtProject:
 
 
 def prepare_warehouse(config: WarehouseConfig) -> None:
-    """What `valueverse build` creates before dbt runs (ingestion.rating.prepare_build), so a
+    """What `valueverse build` creates before dbt runs (ingestion.billing.dbt_runner
+    .prepare_build), so a
     Dagster build and a CLI build start from the same warehouse."""
-    from ingestion.rating import prepare_build
+    from ingestion.billing.dbt_runner import prepare_build
 
     prepare_build(config)

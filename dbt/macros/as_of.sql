@@ -1,5 +1,5 @@
 {#- The invoicing date: periods ending on or before it are invoiced (closed), later ones are
-    drafts. ingestion/rating.py writes it into <target schema>.valueverse_run_context before
+    drafts. ingestion/billing/dbt_runner.py writes it into <target schema>.valueverse_run_context before
     every dbt command, and it is read there when a node runs, not passed as a var: a var that
     changes (a daily as_of) makes dbt parse the whole project again, ~5 s per build. A var
     as_of (YYYY-MM-DD) still wins when given (the unit tests set it); with neither, the run's
@@ -19,7 +19,7 @@
   cast('{{ value }}' as date)
 {%- endmacro %}
 
-{#- The as_of ingestion/rating.py recorded for this run (none without the table). -#}
+{#- The as_of ingestion/billing/dbt_runner.py recorded for this run (none without the table). -#}
 {% macro run_context_as_of() -%}
   {%- set relation = adapter.get_relation(
         database=target.database, schema=target.schema, identifier='valueverse_run_context') -%}

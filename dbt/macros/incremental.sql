@@ -9,7 +9,7 @@
       succeeded, recorded by the on-run-end hook in <target schema>.valueverse_build_log. A build
       that fails leaves no record, so the next build tests the same rows again.
   A verification only counts for the same code_version (a hash of the dbt project and the
-  dbt/engine versions that ingestion/rating.py passes as a var): after a code change every test
+  dbt/engine versions that ingestion/billing/dbt_runner.py passes as a var): after a code change every test
   runs on every row once. A build without that var (dbt run by hand) neither uses nor records
   a verification: it tests every row.
 -#}
@@ -34,7 +34,7 @@
   )
 {% endmacro %}
 
-{#- What ingestion/rating.py may leave out of a build that still counts as whole (DECISIONLOG.md,
+{#- What ingestion/billing/dbt_runner.py may leave out of a build that still counts as whole (DECISIONLOG.md,
     "Skipped nodes"): the staging views and the seed when this code_version was verified on
     this warehouse (it created them; they read only raw tables, which are never dropped; every
     view downstream of a table is rebuilt, since PostgreSQL drops it with the table), the unit

@@ -11,7 +11,8 @@
   derived from the attempts and dunning events, never stored by UPDATE. The collector reads
   the view to choose what to charge, dbt reads it for the finance marts: one definition.
 
-Immutability like ingestion/invoice_store.py: on PostgreSQL the same `billing.refuse_change()`
+Immutability like ingestion/billing/invoice_store.py: on PostgreSQL the same
+`billing.refuse_change()`
 trigger function refuses UPDATE, DELETE and TRUNCATE on every payments table.
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ingestion.invoice_store import ensure_guarded, ensure_store, guards_ddl
+from ingestion.billing.invoice_store import ensure_guarded, ensure_store, guards_ddl
 from ingestion.warehouse import WarehouseConfig, connect_duckdb, connect_postgres
 
 PAYMENT_TABLES = ("stripe_customers", "payment_attempts", "dunning_events")

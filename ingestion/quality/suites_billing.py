@@ -27,7 +27,8 @@ from ingestion.quality.gx_helpers import critical, schema_check, warning
 
 PERIOD = ("period_start", "period_end")
 MODELS = ["per_unit", "graduated", "volume", "package"]
-STATUSES = ["draft", "closed", "finalized"]  # finalized: issued by ingestion/finalization.py
+# finalized: issued by ingestion/billing/finalization.py
+STATUSES = ["draft", "closed", "finalized"]
 LINE_TYPES = ["fixed_fee", "usage", "minimum_commitment", "discount", "tax", "adjustment"]
 RATED = ["line_id", "invoice_id", *PERIOD, "model", "quantity", "event_count"]
 RATED += ["amount_exact", "amount", "currency", "currency_exponent"]

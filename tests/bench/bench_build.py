@@ -26,7 +26,7 @@ from pathlib import Path
 import orjson
 import psycopg
 
-from ingestion.generator import generate, sample_as_of
+from ingestion.demo.generator import generate, sample_as_of
 
 CLI = str(Path(sys.executable).parent / "valueverse")
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -80,7 +80,8 @@ def run_timed(url: str, *args: str) -> Timing:
 def warm_parse_cache(url: str, as_of: str) -> None:
     """dbt parse with the build's arguments, in a process of its own (not timed)."""
     code = (
-        "import sys; from datetime import date; from ingestion import warehouse, rating; "
+        "import sys; from datetime import date; from ingestion import warehouse; "
+        "from ingestion.billing import dbt_runner as rating; "
         f"sys.exit(rating.parse(warehouse.resolve({url!r}), date.fromisoformat({as_of!r})))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

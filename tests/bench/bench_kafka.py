@@ -43,12 +43,12 @@ from bench_landing import (
 )
 from confluent_kafka import Consumer, KafkaError
 
-from ingestion import metrics
-from ingestion.batching import BatchPolicy
-from ingestion.broker import start_broker
-from ingestion.consumer import FETCH_CONFIG, IngestService, KafkaSettings
-from ingestion.generator import generate
-from ingestion.producer import produce_file
+from ingestion.demo.broker import start_broker
+from ingestion.demo.generator import generate
+from ingestion.landing import metrics
+from ingestion.landing.batching import BatchPolicy
+from ingestion.landing.consumer import FETCH_CONFIG, IngestService, KafkaSettings
+from ingestion.landing.producer import produce_file
 from ingestion.warehouse import resolve
 
 FAST_GROUP = {"session.timeout.ms": 2000, "heartbeat.interval.ms": 500}

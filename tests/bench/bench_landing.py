@@ -28,11 +28,11 @@ from pathlib import Path
 
 import psycopg
 
-from ingestion import ddl
-from ingestion.files import iter_lines, load_files
-from ingestion.landing import Batch
-from ingestion.sinks import pgcopy
-from ingestion.sinks.postgres import PostgresSink, _event_fields
+from ingestion.landing import raw_ddl
+from ingestion.landing.batch import Batch
+from ingestion.landing.files import iter_lines, load_files
+from ingestion.landing.sinks import pgcopy
+from ingestion.landing.sinks.postgres import PostgresSink, _event_fields
 from ingestion.warehouse import resolve
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -105,7 +105,7 @@ def raw_copy(url: str, path: Path) -> tuple[float, int]:
     body, _ = pgcopy.rows(_event_fields(validated.events, batch.batch_id, batch.landing_time))
     data = pgcopy.stream(body)
     with psycopg.connect(url) as conn:
-        conn.execute(f"CREATE TABLE raw_copy ({ddl.postgres_events_columns()})")
+        conn.execute(f"CREATE TABLE raw_copy ({raw_ddl.postgres_events_columns()})")
         conn.commit()
         start = time.perf_counter()
         with conn.cursor().copy("COPY raw_copy FROM STDIN (FORMAT BINARY)") as cp:
@@ -143,7 +143,7 @@ def client_copy(url: str, path: Path) -> tuple[float, int]:
     types = ["text", "text", "text", "timestamp", "numeric", "jsonb", "jsonb", "bytea", "text",
              "text", "timestamp"]  # fmt: skip
     with psycopg.connect(url) as conn:
-        conn.execute(f"CREATE TABLE raw_copy ({ddl.postgres_events_columns()})")
+        conn.execute(f"CREATE TABLE raw_copy ({raw_ddl.postgres_events_columns()})")
         conn.commit()
         start = time.perf_counter()
         with conn.cursor().copy("COPY raw_copy FROM STDIN (FORMAT BINARY)") as cp:

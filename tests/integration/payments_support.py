@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import stripe
 
-from ingestion.invoice_store import ensure_store
-from ingestion.payments.localstripe import LocalStripe, start_localstripe
+from ingestion.billing.invoice_store import ensure_store
+from ingestion.demo.localstripe import LocalStripe, start_localstripe
 from ingestion.payments.stripe_gateway import StripeGateway
 from ingestion.warehouse import WarehouseConfig, connect_duckdb, connect_postgres
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from ingestion.catalog import TABLES, CatalogError, LoadResult, load_catalog
+from ingestion.catalog.loader import TABLES, CatalogError, LoadResult, load_catalog
 from ingestion.warehouse import WarehouseConfig, connect_duckdb, connect_postgres, resolve
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

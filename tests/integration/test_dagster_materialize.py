@@ -30,7 +30,7 @@ from dagster_project.defs.quality.assets import data_quality  # noqa: E402
 from dagster_project.defs.usage_events.assets import landed_events  # noqa: E402
 from dagster_project.lib.as_of import AsOfResource  # noqa: E402
 from dagster_project.lib.warehouse import WarehouseResource  # noqa: E402
-from ingestion.generator import sample_as_of  # noqa: E402
+from ingestion.demo.generator import sample_as_of  # noqa: E402
 
 EVENTS = 3000
 FINAL_MONTH = "2026-10-01"  # periods ending in October (and earlier ones) are due
@@ -55,9 +55,9 @@ def _resources(url: str) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    from ingestion.broker import start_broker
-    from ingestion.consumer import KafkaSettings
-    from ingestion.producer import produce_file
+    from ingestion.demo.broker import start_broker
+    from ingestion.landing.consumer import KafkaSettings
+    from ingestion.landing.producer import produce_file
 
     base = tmp_path_factory.mktemp("dagster_e2e")
     sample = base / "sample"

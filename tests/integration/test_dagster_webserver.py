@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.broker import free_port
+from ingestion.demo.broker import free_port
 from tests.conftest import ROOT, query, scratch_pg
 
 ASSET_QUERY = "{ assetNodes { assetKey { path } } }"

@@ -21,9 +21,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingestion.broker import free_port
-from ingestion.generator import GenerationSummary, generate
-from ingestion.schemas import Event, utc_now, validate
+from ingestion.demo.broker import free_port
+from ingestion.demo.generator import GenerationSummary, generate
+from ingestion.landing.validation import Event, utc_now, validate
 from tests.integration import test_kafka_ingest as kit
 from tests.integration.test_kafka_ingest import (
     json_lines,

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from confluent_kafka import Consumer, Producer
 
-from ingestion.broker import LocalBroker, free_port, start_broker
+from ingestion.demo.broker import LocalBroker, free_port, start_broker
 from tests.conftest import CLI, CliResult, scenario_dirs
 
 # --------------------------------------------------------------------------- fixtures/helpers
@@ -252,7 +252,7 @@ def test_metrics_endpoint_and_sigterm(pg_url: str, tmp_path: Path, kafka_env: di
 def test_two_consumers_in_one_group_land_every_event_once(
     pg_url: str, tmp_path: Path, kafka_env: dict[str, str]
 ):
-    from ingestion.generator import generate
+    from ingestion.demo.generator import generate
 
     env = {**kafka_env, "VALUEVERSE_TOPIC_PARTITIONS": "4"}
     summary = generate(tmp_path / "gen", events=20_000, seed=5)

@@ -7,7 +7,7 @@ What is checked (billing-semantics.md section 1, cli.md):
 - first write wins, conflicts are kept with their content (same batch, later batch,
   later call; property types included), duplicates are recognised by value, a
   rejected line never claims its event_id;
-- landed properties are the JSON maps rating reads (ingestion/ddl.py);
+- landed properties are the JSON maps rating reads (ingestion/landing/raw_ddl.py);
 - several files per call (also one file twice), missing files and directories,
   blank lines and CRLF, U+0000 in a property and a line that is not UTF-8;
 - a generated file of 60k events (> 4 MiB, so the worker-process path) lands with
@@ -31,8 +31,8 @@ import numpy as np
 import pytest
 import yaml
 
-from ingestion.files import INLINE_BELOW_BYTES, load_files
-from ingestion.generator import GenerationSummary, generate
+from ingestion.demo.generator import GenerationSummary, generate
+from ingestion.landing.files import INLINE_BELOW_BYTES, load_files
 from tests.conftest import CliResult, query, run_cli, scenario_dirs, scratch_pg
 
 SCENARIOS = scenario_dirs()
@@ -326,8 +326,8 @@ def test_postgres_claim_paths_land_the_same(
     """RecentIds only chooses how the ledger is claimed: with no id suspected
     (the plain COPY meets claimed ids and falls back to INSERT ... ON CONFLICT)
     or every id suspected (as if every hash collided), the result is the same."""
-    from ingestion.landing import Counts
-    from ingestion.sinks import postgres
+    from ingestion.landing.batch import Counts
+    from ingestion.landing.sinks import postgres
     from ingestion.warehouse import resolve
 
     def pick(_self: object, hashes: np.ndarray) -> np.ndarray:
@@ -454,7 +454,8 @@ def test_duplicates_and_conflicts_are_decided_by_value(warehouse_url: str, tmp_p
 
 
 def test_landed_properties_are_json_maps_for_rating(warehouse_url: str, tmp_path: Path):
-    """raw.events keeps each event's properties as two JSON objects (ingestion/ddl.py, the
+    """raw.events keeps each event's properties as two JSON objects (ingestion/landing/raw_ddl.py,
+    the
     contract with dbt): property -> text form (section 2), property -> plain decimal."""
     events = write_lines(
         tmp_path / "props.jsonl",

@@ -27,9 +27,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingestion.files import INLINE_BELOW_BYTES
-from ingestion.generator import GenerationSummary, generate
-from ingestion.schemas import Event, utc_now, validate
+from ingestion.demo.generator import GenerationSummary, generate
+from ingestion.landing.files import INLINE_BELOW_BYTES
+from ingestion.landing.validation import Event, utc_now, validate
 from tests.conftest import CLI, query, run_cli
 
 N_EVENTS = 120_000

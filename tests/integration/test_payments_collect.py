@@ -14,8 +14,8 @@ from datetime import datetime
 import psycopg
 import pytest
 
+from ingestion.demo.localstripe import LocalStripe
 from ingestion.payments.collection import collect
-from ingestion.payments.localstripe import LocalStripe
 from ingestion.payments.settings import PaymentSettings
 from ingestion.warehouse import WarehouseError, resolve
 from tests.integration.payments_support import (
@@ -185,7 +185,7 @@ def test_one_collector_at_a_time(pg_url: str, stripe_server: LocalStripe) -> Non
 
 
 def test_demo_collection_starts_and_stops_its_own_server(duckdb_url: str, tmp_path) -> None:
-    from ingestion.payments.demo import collect_for_demo
+    from ingestion.demo.payments import collect_for_demo
 
     config = resolve(duckdb_url)
     add_finalized_invoice(config, unique("cus"), "3.00", "USD", 2)

@@ -15,7 +15,7 @@ from dagster_project.defs.payments.jobs import (
 )
 from dagster_project.defs.payments.resources import StripeGatewayResource
 from dagster_project.lib.warehouse import WarehouseResource
-from ingestion.payments.localstripe import LocalStripe
+from ingestion.demo.localstripe import LocalStripe
 from ingestion.warehouse import resolve
 from tests.integration.payments_support import (
     TEST_KEY,

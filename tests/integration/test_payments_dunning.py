@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from ingestion.demo.localstripe import LocalStripe
 from ingestion.payments.collection import collect
-from ingestion.payments.localstripe import LocalStripe
 from ingestion.payments.settings import PaymentSettings
 from ingestion.warehouse import resolve
 from tests.integration.payments_support import (

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from ingestion.payments.localstripe import LocalStripe
+from ingestion.demo.localstripe import LocalStripe
 from tests.conftest import OWN_SCENARIOS, query, run_cli
 from tests.integration.payments_support import (
     TEST_KEY,

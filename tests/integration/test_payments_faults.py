@@ -15,9 +15,9 @@ import socket
 import subprocess
 from datetime import datetime
 
+from ingestion.demo.localstripe import LocalStripe, free_port
 from ingestion.payments.audit import audit_against_stripe
 from ingestion.payments.collection import CRASH_ENV, collect
-from ingestion.payments.localstripe import LocalStripe, free_port
 from ingestion.payments.settings import PaymentSettings
 from ingestion.payments.stripe_gateway import StripeGateway
 from ingestion.warehouse import resolve

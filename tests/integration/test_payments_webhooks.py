@@ -13,8 +13,8 @@ from datetime import datetime
 
 import pytest
 
+from ingestion.demo.localstripe import LocalStripe
 from ingestion.payments.collection import collect
-from ingestion.payments.localstripe import LocalStripe
 from ingestion.payments.settings import PaymentSettings
 from ingestion.payments.store import PaymentsDb
 from ingestion.payments.webhooks import WebhookRejected, apply_event, verify_event

@@ -122,7 +122,8 @@ def export(url: str, tmp_path: Path, name: str) -> bytes:
 
 def full_refresh(url: str, as_of: str, cwd: Path) -> None:
     code = (
-        "import sys; from datetime import date; from ingestion import warehouse, rating; "
+        "import sys; from datetime import date; from ingestion import warehouse; "
+        "from ingestion.billing import dbt_runner as rating; "
         f"sys.exit(rating.build(warehouse.resolve({url!r}), date.fromisoformat({as_of!r}),"
         " full=True))"
     )

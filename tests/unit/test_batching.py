@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingestion.batching import Backoff, BatchPolicy, IdleTracker, OpenBatch, merge_offsets
+from ingestion.landing.batching import Backoff, BatchPolicy, IdleTracker, OpenBatch, merge_offsets
 
 
 def test_cut_by_count():

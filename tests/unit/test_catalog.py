@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestion import catalog_rules
-from ingestion.catalog import TABLES, Catalog, CatalogError, parse_catalog
+from ingestion.catalog import rules as catalog_rules
+from ingestion.catalog.loader import TABLES, Catalog, CatalogError, parse_catalog
 
 SCENARIOS = Path(os.environ.get("VALUEVERSE_SCENARIOS", "/work/shared/scenarios"))
 

@@ -18,10 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from ingestion import fastlane, fixedform
-from ingestion.generator import generate
-from ingestion.landing import Batch
-from ingestion.schemas import FUTURE_TOLERANCE, Event, Reject, validate
+from ingestion.demo.generator import generate
+from ingestion.landing import fastlane, fixedform
+from ingestion.landing.batch import Batch
+from ingestion.landing.validation import FUTURE_TOLERANCE, Event, Reject, validate
 
 LANDING = datetime(2026, 11, 1, 12, 0, 0)
 

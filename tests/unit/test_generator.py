@@ -1,7 +1,7 @@
 """The sample-data generator: determinism, a valid catalog, and counts that hold.
 
 The expected counts in `GenerationSummary` are what landing must report, so here
-they are recomputed independently: every line through `ingestion.schemas.validate`,
+they are recomputed independently: every line through `ingestion.landing.validation.validate`,
 then first-wins dedup by event_id comparing content hashes (spec section 1).
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ingestion.generator import GenerationSummary, generate, sample_as_of
-from ingestion.schemas import Reject, utc_now, validate
+from ingestion.demo.generator import GenerationSummary, generate, sample_as_of
+from ingestion.landing.validation import Reject, utc_now, validate
 
 N = 20_000
 EXPONENT = {"USD": 2, "EUR": 2, "JPY": 0, "KWD": 3}
@@ -59,7 +59,7 @@ def test_other_seed_gives_other_data(sample, tmp_path: Path) -> None:
 def test_catalog_passes_the_catalog_validator(
     tmp_path: Path, seed, start, months, customers
 ) -> None:
-    catalog_mod = pytest.importorskip("ingestion.catalog")
+    catalog_mod = pytest.importorskip("ingestion.catalog.loader")
     generate(tmp_path, events=100, seed=seed, start=start, months=months, customers=customers)
     text = (tmp_path / "catalog.yml").read_text()
     catalog_mod.parse_catalog(text, str(tmp_path / "catalog.yml"))  # raises CatalogError if not

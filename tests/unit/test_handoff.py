@@ -1,4 +1,4 @@
-"""Shared-memory slots between a process and its forked workers (ingestion/handoff.py)."""
+"""Shared-memory slots between a process and its forked workers (ingestion/landing/handoff.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from ingestion import handoff
-from ingestion.fastlane import Lines
+from ingestion.landing import handoff
+from ingestion.landing.fastlane import Lines
 
 
 def _describe(lines: Lines, scale: int) -> tuple[int, list[bytes], int]:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.landing import Batch
-from ingestion.schemas import Event, Reject, validate
+from ingestion.landing.batch import Batch
+from ingestion.landing.validation import Event, Reject, validate
 
 LANDING = datetime(2026, 11, 1, 0, 0, 0)  # naive UTC, after every timestamp used below
 SCENARIO_07 = Path("/work/shared/scenarios/07_ingestion_rules/events.jsonl")

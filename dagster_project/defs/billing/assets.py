@@ -1,7 +1,7 @@
 """`finalized_invoices`: invoices frozen with their numbers, one billing month per partition.
 
-`ingestion.finalization.finalize` does the work (numbers gapless per series, one transaction,
-idempotent). A partition is the month in which periods end (lib/partitions.py): its run
+`ingestion.billing.finalization.finalize` does the work (numbers gapless per series, one
+transaction, idempotent). A partition is the month in which periods end (lib/partitions.py): its run
 finalizes every period that ended by then, past the grace days, and not blocked by data
 quality. It runs after `data_quality` and its blocking check, so a failed critical expectation
 stops it in the same run.
@@ -34,7 +34,7 @@ FINALIZED_INVOICES_KEY = dg.AssetKey("finalized_invoices")
 def finalized_invoices(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, as_of: AsOfResource
 ) -> dg.MaterializeResult:
-    from ingestion.finalization import finalize
+    from ingestion.billing.finalization import finalize
 
     # the as_of resource is "today" (UTC) unless a replay pins it
     day = as_of_for_partition(context.partition_key, as_of.date())

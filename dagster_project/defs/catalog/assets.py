@@ -1,7 +1,7 @@
 """`catalog`: the product catalog in the warehouse (raw.catalog_* tables).
 
 With VALUEVERSE_CATALOG naming a YAML file, the asset loads it through
-`ingestion.catalog.load_catalog` (validated first, appended atomically as a new version, a
+`ingestion.catalog.loader.load_catalog` (validated first, appended atomically as a new version, a
 no-op when the file equals the newest version). Without it, catalogs are loaded by hand
 (`valueverse catalog load`) and the asset only reports the version in the warehouse, so the
 graph and its metadata stay true either way.
@@ -51,7 +51,7 @@ def current_catalog(config: WarehouseConfig) -> tuple[int | None, dict[str, int]
 def catalog(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    from ingestion.catalog import load_catalog
+    from ingestion.catalog.loader import load_catalog
 
     config = warehouse.config()
     source = os.environ.get("VALUEVERSE_CATALOG")

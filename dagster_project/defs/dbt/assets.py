@@ -1,7 +1,8 @@
 """Every dbt model, seed and test, as Dagster assets and asset checks (dagster-dbt).
 
 One `dbt build` runs them, with exactly the arguments and connection environment of
-`valueverse build` (`ingestion.rating.dbt_args` / `dbt_env`: profiles, target, target path,
+`valueverse build` (`ingestion.billing.dbt_runner.dbt_args` / `dbt_env`: profiles, target,
+target path,
 vars, the run's as_of recorded in the warehouse), after the same warehouse preparation, so a
 Dagster build and a CLI build are the same build. The build is
 not partitioned: the models are incremental and each build rates what landed since the last.
@@ -56,7 +57,7 @@ def valueverse_dbt_assets(
     warehouse: WarehouseResource,
     as_of: AsOfResource,
 ) -> Iterator[Any]:
-    from ingestion.rating import _release_connections, dbt_args, dbt_env, target_dir
+    from ingestion.billing.dbt_runner import _release_connections, dbt_args, dbt_env, target_dir
 
     config = warehouse.config()
     prepare_warehouse(config)

@@ -5,7 +5,7 @@ accounted for, totals equal their lines, currencies consistent...). Dagster runs
 dbt marts, links the Data Docs from the materialization, and turns "no critical expectation
 failed" into the blocking asset check `critical_expectations_pass`: when it fails, the run stops
 there and `finalized_invoices` is not materialized, and the asset graph shows why. Finalization
-also reads the stored results itself (ingestion/finalization.py), so a finalization started
+also reads the stored results itself (ingestion/billing/finalization.py), so a finalization started
 outside Dagster is gated too.
 """
 

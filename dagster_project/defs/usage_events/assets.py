@@ -2,7 +2,7 @@
 raw.rejected_events, raw.event_conflicts).
 
 With KAFKA_BOOTSTRAP_SERVERS set, materializing it drains the usage topic: the ingestion
-service's own loop (`ingestion.consumer.run_service(..., until_idle=True)`, the code behind
+service's own loop (`ingestion.landing.consumer.run_service(..., until_idle=True)`, the code behind
 `valueverse ingest run --until-idle`) with its validation, dedup, dead letters and
 commit-after-write, so a run is as safe to kill or repeat as the service. Without Kafka, events
 land through `valueverse events load` or the long-running service, and the asset records what
@@ -30,7 +30,7 @@ def landed_events(
     config = warehouse.config()
     run: dict[str, int] = {}
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        from ingestion.consumer import KafkaSettings, run_service
+        from ingestion.landing.consumer import KafkaSettings, run_service
 
         settings = KafkaSettings.from_env()
         context.log.info(f"draining {settings.topic} at {settings.bootstrap} until idle")

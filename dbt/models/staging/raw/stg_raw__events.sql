@@ -1,6 +1,6 @@
 -- Accepted usage events (the landing side already validated and deduplicated them).
 -- properties_text / properties_num are JSON maps pre-rendered by Python so that both
--- warehouses see the same text for every value (see ingestion/ddl.py).
+-- warehouses see the same text for every value (see ingestion/landing/raw_ddl.py).
 select
     event_id,
     customer_id,

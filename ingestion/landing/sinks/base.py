@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from ingestion.landing import Counts, PreparedBatch
+from ingestion.landing.batch import Counts, PreparedBatch
 from ingestion.warehouse import WarehouseConfig
 
 
@@ -47,11 +47,11 @@ class EventSink(ABC):
 def open_sink(config: WarehouseConfig) -> EventSink:
     """The sink for the configured backend, with the raw schema in place."""
     if config.kind == "duckdb":
-        from ingestion.sinks.duckdb import DuckDBSink
+        from ingestion.landing.sinks.duckdb import DuckDBSink
 
         sink: EventSink = DuckDBSink(config)
     else:
-        from ingestion.sinks.postgres import PostgresSink
+        from ingestion.landing.sinks.postgres import PostgresSink
 
         sink = PostgresSink(config)
     sink.ensure_schema()

@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion.fastlane import Lines, validate_many
-from ingestion.schemas import Event, Reject, plain_decimal, utc_now, validate
+from ingestion.landing.fastlane import Lines, validate_many
+from ingestion.landing.validation import Event, Reject, plain_decimal, utc_now, validate
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,11 +221,11 @@ class ValidatedBatch:
         a worker process can do it, and the sink only ships bytes.
         """
         if kind == "postgres":
-            from ingestion.sinks.postgres import encode_stage
+            from ingestion.landing.sinks.postgres import encode_stage
 
             payload: object = encode_stage(self)
         else:
-            from ingestion.sinks.duckdb import encode_stage as encode_arrow
+            from ingestion.landing.sinks.duckdb import encode_stage as encode_arrow
 
             payload = encode_arrow(self)
         batch = self.batch

@@ -4,7 +4,7 @@ billing-semantics.md section 2 is the contract. Validation is all-or-nothing
 and reports every problem at once (one per line, each naming the file, line
 and item), because a catalog is edited by hand and a fix-one-rerun loop is
 slow. The rows written are exactly the raw.catalog_* tables of
-`ingestion.ddl`; those columns are the contract with the dbt staging models.
+`ingestion.landing.raw_ddl`; those columns are the contract with the dbt staging models.
 
 Versions append, never overwrite: old invoices stay explainable by the
 catalog they were rated with. Loading the newest version's exact bytes again
@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from ingestion import ddl
-from ingestion.catalog_rules import CatalogLoader, walk
+from ingestion.catalog.rules import CatalogLoader, walk
+from ingestion.landing import raw_ddl
 from ingestion.warehouse import WarehouseConfig, WarehouseError, connect_duckdb, connect_postgres
 
 # Columns of each raw table after `catalog_version`, in insert order.
@@ -120,7 +120,7 @@ def _load_duckdb(
     con = connect_duckdb(config)
     try:
         con.begin()
-        con.execute(ddl.duckdb_ddl())
+        con.execute(raw_ddl.duckdb_ddl())
         result = _write(con, "?", catalog, version_row)
         con.commit()
         return result
@@ -144,7 +144,7 @@ def _load_postgres(
                 # Lock first: the version number is max+1, and concurrent
                 # CREATE ... IF NOT EXISTS of one table can collide as well.
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
-                cur.execute(ddl.postgres_ddl())
+                cur.execute(raw_ddl.postgres_ddl())
                 return _write(cur, "%s", catalog, version_row)
         except (errors.UniqueViolation, errors.DuplicateObject, errors.DuplicateTable):
             # Another component created the raw schema at the same moment; the

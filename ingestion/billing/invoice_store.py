@@ -1,6 +1,6 @@
 """The finalized-invoice store: schema `billing`, append-only, for DuckDB and PostgreSQL.
 
-Finalization (ingestion/finalization.py) copies an invoice and its lines here once, with a
+Finalization (ingestion/billing/finalization.py) copies an invoice and its lines here once, with a
 number; the dbt marts read them back (dbt/models/staging/billing) so that a finalized invoice
 shows exactly what was issued, whatever lands or changes afterwards (billing-semantics.md
 section 8). Python owns these tables, not dbt: a `dbt --full-refresh` must never be able to

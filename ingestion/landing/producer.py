@@ -16,8 +16,8 @@ from pathlib import Path
 import orjson
 from confluent_kafka import KafkaError, Producer
 
-from ingestion.consumer import KafkaSettings, ensure_topics
-from ingestion.files import iter_lines
+from ingestion.landing.consumer import KafkaSettings, ensure_topics
+from ingestion.landing.files import iter_lines
 
 
 class ProduceError(Exception):

@@ -34,8 +34,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion import fixedform
-from ingestion.schemas import FUTURE_TOLERANCE, PropertiesError, canonical_properties
+from ingestion.landing import fixedform
+from ingestion.landing.validation import FUTURE_TOLERANCE, PropertiesError, canonical_properties
 
 # Lines matching this go to the slow lane whatever they hold: constructs that
 # DuckDB's JSON reader (yyjson) accepts and orjson does not (trailing commas,
@@ -368,7 +368,7 @@ def warm_up() -> None:
     once per worker; the DuckDB connection is closed first, because a
     database must not be shared across a fork (each worker opens its own).
     """
-    from ingestion.landing import Batch  # landing imports this module
+    from ingestion.landing.batch import Batch  # landing imports this module
 
     lines = [
         b'{"event_id": "warm-%d", "customer_id": "c", "metric": "m", '

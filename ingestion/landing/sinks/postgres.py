@@ -34,10 +34,10 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion import ddl, fastlane
-from ingestion.landing import Counts, PreparedBatch, ValidatedBatch
-from ingestion.sinks import pgcopy
-from ingestion.sinks.base import EventSink
+from ingestion.landing import fastlane, raw_ddl
+from ingestion.landing.batch import Counts, PreparedBatch, ValidatedBatch
+from ingestion.landing.sinks import pgcopy
+from ingestion.landing.sinks.base import EventSink
 from ingestion.warehouse import WarehouseConfig, connect_postgres
 
 _EVENT_COLUMNS = (
@@ -148,7 +148,7 @@ class PostgresSink(EventSink):
     def ensure_schema(self) -> None:
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            self.conn.execute(ddl.postgres_ddl())
+            self.conn.execute(raw_ddl.postgres_ddl())
             self.timescale = _enable_timescale(self.conn)
             exists = self.conn.execute("SELECT to_regclass('raw.events') IS NOT NULL").fetchone()
             if not exists or not exists[0]:
@@ -337,7 +337,7 @@ def _enable_timescale(conn: psycopg.Connection) -> bool:
 
 
 def _create_events_table(conn: psycopg.Connection, timescale: bool) -> None:
-    columns = ddl.postgres_events_columns()
+    columns = raw_ddl.postgres_events_columns()
     if timescale:
         conn.execute(f"CREATE TABLE raw.events ({columns})")
         conn.execute(

@@ -2,7 +2,8 @@
 
 An invoice whose period ended at least `grace_days` before `as_of` is finalized once: it gets
 the next number of its issuer series and is copied, lines and totals, from the dbt marts into
-the append-only store (ingestion/invoice_store.py). From then on the marts show the frozen copy;
+the append-only store (ingestion/billing/invoice_store.py). From then on the marts show the
+frozen copy;
 usage that lands later for that period is billed by the dbt models as `adjustment` lines on the
 subscription's next invoice (dbt/models/intermediate/billing/int_invoice_adjustments_computed.sql).
 
@@ -25,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ingestion.invoice_store import ensure_store
+from ingestion.billing.invoice_store import ensure_store
 from ingestion.warehouse import WarehouseConfig, WarehouseError, connect_duckdb, connect_postgres
 
 DEFAULT_SERIES = "VV"
@@ -45,7 +46,7 @@ class FinalizedInvoice:
 
     def total_text(self) -> str:
         """The total with exactly the currency's decimals, as invoices print it."""
-        from ingestion.rating import format_amount
+        from ingestion.billing.dbt_runner import format_amount
 
         return f"{format_amount(self.total, self.currency_exponent)} {self.currency}"
 

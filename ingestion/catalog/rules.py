@@ -1,6 +1,6 @@
 """Catalog validation: the YAML reader, the value rules and the document walk.
 
-`ingestion.catalog` is the public face (parse, load, write); this module
+`ingestion.catalog.loader` is the public face (parse, load, write); this module
 decides what the document may hold. Each value rule (what money looks like,
 what a date is, how a filter value becomes text) is one function, used by
 every field of that kind.
@@ -26,12 +26,12 @@ from typing import Any
 
 import yaml
 
-from ingestion.schemas import plain_decimal
+from ingestion.landing.validation import plain_decimal
 
 MAX_FRACTION_DIGITS = 12  # DECIMAL(38, 12)
 MAX_INTEGER_DIGITS = 38 - MAX_FRACTION_DIGITS
 
-CURRENCIES_CSV = Path(__file__).resolve().parent.parent / "dbt" / "seeds" / "currencies.csv"
+CURRENCIES_CSV = Path(__file__).resolve().parents[2] / "dbt" / "seeds" / "currencies.csv"
 
 # Active ISO 4217 codes that have a minor unit; used only when the dbt seed,
 # the authoritative list (it also carries the exponents), is not there.

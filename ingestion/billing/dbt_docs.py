@@ -11,7 +11,7 @@ import os
 import sys
 from datetime import UTC, datetime
 
-from ingestion.rating import dbt_args, dbt_env, target_dir
+from ingestion.billing.dbt_runner import dbt_args, dbt_env, target_dir
 from ingestion.warehouse import WarehouseConfig
 
 

@@ -41,8 +41,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from ingestion import fastlane, handoff, metrics
-from ingestion.batching import (
+from ingestion.landing import fastlane, handoff, metrics
+from ingestion.landing.batch import Batch, Counts, PreparedBatch
+from ingestion.landing.batching import (
     Backoff,
     BatchPolicy,
     IdleTracker,
@@ -50,10 +51,9 @@ from ingestion.batching import (
     TopicPartitionKey,
     merge_offsets,
 )
-from ingestion.dlq import DeadLetterError, DeadLetters
-from ingestion.fastlane import Lines
-from ingestion.landing import Batch, Counts, PreparedBatch
-from ingestion.sinks.base import EventSink, open_sink
+from ingestion.landing.dlq import DeadLetterError, DeadLetters
+from ingestion.landing.fastlane import Lines
+from ingestion.landing.sinks.base import EventSink, open_sink
 from ingestion.warehouse import WarehouseConfig, WarehouseError
 
 log = logging.getLogger("valueverse.ingest")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from ingestion.demo.localstripe import start_localstripe
 from ingestion.payments.collection import collect
-from ingestion.payments.localstripe import start_localstripe
 from ingestion.payments.stripe_gateway import StripeGateway
 from ingestion.warehouse import WarehouseConfig
 

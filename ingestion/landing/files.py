@@ -25,9 +25,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion import fastlane, handoff
-from ingestion.landing import Batch, Counts, PreparedBatch
-from ingestion.sinks.base import EventSink
+from ingestion.landing import fastlane, handoff
+from ingestion.landing.batch import Batch, Counts, PreparedBatch
+from ingestion.landing.sinks.base import EventSink
 
 # 50k: measured against 25k and 100k on 1M events (make bench): big enough that
 # per-transaction costs vanish, small enough that the first batch is ready soon

@@ -21,8 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ingestion.landing.validation import plain_decimal
 from ingestion.payments.store import ensure_payments_store
-from ingestion.schemas import plain_decimal
 from ingestion.warehouse import (
     WarehouseConfig,
     WarehouseError,
@@ -30,7 +30,7 @@ from ingestion.warehouse import (
     postgres_params,
 )
 
-DBT_DIR = Path(__file__).resolve().parent.parent / "dbt"
+DBT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 EXPORT_HEADER = (
     "subscription_id,customer_id,period_start,period_end,line_type,metric,quantity,amount,currency"
 )
@@ -353,14 +353,14 @@ def prepare_build(config: WarehouseConfig, raw_ready: bool = False) -> None:
     if not raw_ready:
         _ensure_raw_schema(config)
     # the payment attempts (ingestion/payments/store.py), after the finalized-invoice store
-    # they build on (ingestion/invoice_store.py)
+    # they build on (ingestion/billing/invoice_store.py)
     ensure_payments_store(config)
 
 
 def _ensure_raw_schema(config: WarehouseConfig) -> None:
     """Create the raw tables if nothing was landed yet, so a build on a fresh warehouse
     gives empty marts instead of a missing-table error. The sinks own that DDL."""
-    from ingestion.sinks.base import open_sink
+    from ingestion.landing.sinks.base import open_sink
 
     with open_sink(config):
         pass

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion import ddl
-from ingestion.landing import Counts, PreparedBatch, ValidatedBatch
-from ingestion.sinks.base import EventSink
+from ingestion.landing import raw_ddl
+from ingestion.landing.batch import Counts, PreparedBatch, ValidatedBatch
+from ingestion.landing.sinks.base import EventSink
 from ingestion.warehouse import WarehouseConfig, connect_duckdb
 
 _STAGE_SCHEMA = pa.schema(
@@ -42,7 +42,7 @@ class DuckDBSink(EventSink):
         return "duckdb"
 
     def ensure_schema(self) -> None:
-        _run(self.conn, ddl.duckdb_ddl())
+        _run(self.conn, raw_ddl.duckdb_ddl())
 
     def write(self, batch: PreparedBatch) -> Counts:
         counts = Counts(rejected=len(batch.rejects))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from ingestion.landing import RejectRow
+from ingestion.landing.batch import RejectRow
 
 
 class DeadLetterError(Exception):
