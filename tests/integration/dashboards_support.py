@@ -1,7 +1,7 @@
 """The dashboards' test warehouse, built once per session through the real CLI.
 
 Scenario data (tests/scenarios/16_late_usage_adjustments: finalized January, late usage billed
-as adjustments; shared/scenarios/02_graduated_tiers: tier math) merged into one catalog, plus a
+as adjustments; tests/scenarios/02_graduated_tiers: tier math) merged into one catalog, plus a
 yearly EUR plan (a second currency, MRR spread over twelve months):
 
     catalog load; events load (both scenarios); build --as-of 2026-02-04;
@@ -23,10 +23,10 @@ import duckdb
 import pytest
 import yaml
 
-from tests.conftest import OWN_SCENARIOS, SHARED_SCENARIOS, run_cli
+from tests.conftest import SCENARIOS, run_cli
 
-LATE = OWN_SCENARIOS / "16_late_usage_adjustments"
-TIERS = SHARED_SCENARIOS / "02_graduated_tiers"
+LATE = SCENARIOS / "16_late_usage_adjustments"
+TIERS = SCENARIOS / "02_graduated_tiers"
 AS_OF = "2026-11-04"
 DOCS_INDEX = "/tmp/valueverse-quality-test/data_docs/local_site/index.html"
 

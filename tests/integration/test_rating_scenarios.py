@@ -1,8 +1,9 @@
 """Conformance scenarios through the `valueverse` CLI, on DuckDB and on PostgreSQL.
 
-Every folder of shared/scenarios (the public contract) and of tests/scenarios (ours,
-for rules the public ones under-test; their expected CSVs were computed by hand from
-billing-semantics.md, never by running the code) runs exactly as spec/cli.md says,
+Every folder of tests/scenarios (the billing contract's examples, dbt/docs/contract.md:
+01-10 the published conformance examples, 11 on ours for rules those under-test; every
+expected CSV was computed by hand from the contract, never by running the code) runs
+exactly as the CLI contract says,
 on an empty warehouse:
 
     valueverse catalog load catalog.yml
@@ -33,16 +34,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import SHARED_SCENARIOS, run_cli, scenario_dirs
+from tests.conftest import run_cli, scenario_dirs
 
 SCENARIOS = scenario_dirs()
 
 
-def _scenario_id(path: Path) -> str:
-    return ("public/" if path.parent == SHARED_SCENARIOS else "own/") + path.name
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[_scenario_id(p) for p in SCENARIOS])
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
 def test_scenario_export_is_byte_identical(
     scenario: Path, warehouse_url: str, tmp_path: Path
 ) -> None:

@@ -6,7 +6,6 @@ failure points at exactly one rule.
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -15,8 +14,7 @@ import pytest
 
 from ingestion.catalog import rules as catalog_rules
 from ingestion.catalog.loader import TABLES, Catalog, CatalogError, parse_catalog
-
-SCENARIOS = Path(os.environ.get("VALUEVERSE_SCENARIOS", "/work/shared/scenarios"))
+from tests.conftest import SCENARIOS
 
 BASE = """\
 metrics:

@@ -15,15 +15,15 @@ import json
 import sys
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from ingestion.landing.batch import Batch
 from ingestion.landing.validation import Event, Reject, validate
+from tests.conftest import SCENARIOS
 
 LANDING = datetime(2026, 11, 1, 0, 0, 0)  # naive UTC, after every timestamp used below
-SCENARIO_07 = Path("/work/shared/scenarios/07_ingestion_rules/events.jsonl")
+SCENARIO_07 = SCENARIOS / "07_ingestion_rules" / "events.jsonl"
 
 DROP = object()  # marker: leave the field out of the message
 
