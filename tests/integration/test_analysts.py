@@ -7,9 +7,9 @@ import uuid
 import psycopg
 import pytest
 
-from tests.conftest import SHARED_SCENARIOS, run_cli
+from tests.conftest import SCENARIOS, run_cli
 
-SCENARIO = SHARED_SCENARIOS / "01_per_unit_fixed_fee"
+SCENARIO = SCENARIOS / "01_per_unit_fixed_fee"
 
 
 @pytest.mark.postgres

@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.conftest import SHARED_SCENARIOS, run_cli, scratch_pg
+from tests.conftest import SCENARIOS, run_cli, scratch_pg
 
 os.environ.setdefault("VALUEVERSE_DBT_TARGET_DIR", "/tmp/dbt-target-dagster")
 
@@ -27,7 +27,7 @@ from dagster_project.defs.usage_events.sensors import (  # noqa: E402
 )
 from dagster_project.lib.warehouse import WarehouseResource  # noqa: E402
 
-SCENARIO = SHARED_SCENARIOS / "04_package_count"
+SCENARIO = SCENARIOS / "04_package_count"
 AS_OF = "2026-02-01"
 _ENV = (
     "VALUEVERSE_FRESHNESS_HOURS",

@@ -25,9 +25,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import CLI, OWN_SCENARIOS, query, run_cli
+from tests.conftest import CLI, SCENARIOS, query, run_cli
 
-SCENARIO = OWN_SCENARIOS / "16_late_usage_adjustments"
+SCENARIO = SCENARIOS / "16_late_usage_adjustments"
 
 
 def _ok(url: str, tmp: Path, *args: str):

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from ingestion.demo.localstripe import LocalStripe
-from tests.conftest import OWN_SCENARIOS, query, run_cli
+from tests.conftest import SCENARIOS, query, run_cli
 from tests.integration.payments_support import (
     TEST_KEY,
     intents_for,
@@ -17,7 +17,7 @@ from tests.integration.payments_support import (
     stripe_server_fixture,  # noqa: F401 (fixture)
 )
 
-SCENARIO = OWN_SCENARIOS / "16_late_usage_adjustments"
+SCENARIO = SCENARIOS / "16_late_usage_adjustments"
 
 
 def _ok(url: str, tmp: Path, *args: str):

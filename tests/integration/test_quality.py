@@ -21,9 +21,9 @@ import yaml
 
 from ingestion.quality import QualityReport, run_quality
 from ingestion.warehouse import resolve
-from tests.conftest import PG_SERVER, SHARED_SCENARIOS, query, run_cli, scratch_pg
+from tests.conftest import PG_SERVER, SCENARIOS, query, run_cli, scratch_pg
 
-SCENARIO = SHARED_SCENARIOS / "01_per_unit_fixed_fee"
+SCENARIO = SCENARIOS / "01_per_unit_fixed_fee"
 AS_OF = str(yaml.safe_load((SCENARIO / "scenario.yml").read_text())["as_of"])
 SUITES = {"landed_events", "rated_usage", "invoice_lines", "payments"}
 

@@ -8,10 +8,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import SHARED_SCENARIOS, CliResult, run_cli
+from tests.conftest import SCENARIOS, CliResult, run_cli
 
-AGGREGATIONS = SHARED_SCENARIOS / "06_aggregations_filters"
-INGESTION = SHARED_SCENARIOS / "07_ingestion_rules"
+AGGREGATIONS = SCENARIOS / "06_aggregations_filters"
+INGESTION = SCENARIOS / "07_ingestion_rules"
 AS_OF = "2026-11-01"
 HEADER = (
     "subscription_id,customer_id,period_start,period_end,"

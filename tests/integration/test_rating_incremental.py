@@ -19,9 +19,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import SHARED_SCENARIOS, query, run_cli, scratch_pg
+from tests.conftest import SCENARIOS, query, run_cli, scratch_pg
 
-CATALOG = SHARED_SCENARIOS / "06_aggregations_filters" / "catalog.yml"
+CATALOG = SCENARIOS / "06_aggregations_filters" / "catalog.yml"
 FIRST_AS_OF, LATER_AS_OF = "2026-11-01", "2026-12-01"
 
 # Columns that tell how and when a row was landed or rated, not what it bills.
