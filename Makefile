@@ -12,11 +12,13 @@ BENCH_EVENTS ?= 1000000
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install postgres chromium test lint demo bench docs up clean
+.PHONY: help install postgres chromium test check lint demo bench docs up clean
 
 help:
 	@echo "make demo   - install, then run the pipeline end to end on an embedded DuckDB"
 	@echo "make test   - install, start PostgreSQL if needed, run lint and the whole test suite"
+	@echo "              in parallel, with line coverage (fails under 80%)"
+	@echo "make check  - lint, unit tests and the DuckDB scenarios: the edit-test loop (~3 min)"
 	@echo "make bench  - landing, Kafka and build benchmarks (1M events; 10M build), dashboard page times"
 	@echo "make docs   - dbt docs generate (models, tests, lineage) for the configured warehouse"
 	@echo "make up     - Dagster webserver + daemon (UI on DAGSTER_HOST:DAGSTER_PORT, default 127.0.0.1:3000)"
@@ -54,8 +56,19 @@ chromium:
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium not installed: the browser test will be skipped"
 
+# The whole suite on TEST_WORKERS processes (pytest-xdist; tests that share a module fixture
+# stay together), with line coverage of the three packages, subprocesses included.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadgroup
 test: install postgres chromium lint
-	$(BIN)/pytest -q --durations=25
+	rm -f .coverage .coverage.*
+	VALUEVERSE_COVERAGE_DIR=$(CURDIR) $(BIN)/pytest -q $(PYTEST_PARALLEL) --durations=10 \
+	  --cov --cov-report=term
+
+# The edit-test loop: lint, unit tests and every scenario on DuckDB.
+check: install lint
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests/unit tests/integration/test_rating_scenarios.py \
+	  -m "not postgres"
 
 # The embedded default: a DuckDB file under .data/ unless VALUEVERSE_WAREHOUSE is set.
 demo: install
@@ -93,4 +106,4 @@ up: install
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/python -m dagster_project.serve
 
 clean:
-	rm -rf $(VENV) .uv $(DATA) dbt/target dbt/logs *.egg-info
+	rm -rf $(VENV) .uv $(DATA) dbt/target dbt/logs *.egg-info .coverage .coverage.*

@@ -227,6 +227,7 @@ def test_run_failure_sensor_records_the_failure_under_dagster_home(
     assert "explode" in rows[0]["error"]
 
 
+@pytest.mark.postgres
 def test_sensors_on_postgresql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same readings through the PostgreSQL path of the query helpers."""
     with scratch_pg() as url:

@@ -3,8 +3,10 @@
 Every folder of tests/scenarios (the billing contract's examples, dbt/docs/contract.md:
 01-10 the published conformance examples, 11 on ours for rules those under-test; every
 expected CSV was computed by hand from the contract, never by running the code) runs
-exactly as the CLI contract says,
-on an empty warehouse:
+exactly as the CLI contract says, on a warehouse whose only build ran while it was empty (a
+copy of conftest's session template: the unit tests and staging of that first build are not
+paid again per scenario; the very first build of an empty warehouse has its own tests in
+test_rating_cli and test_rating_incremental):
 
     valueverse catalog load catalog.yml
     valueverse events load events.jsonl        # last stdout line == scenario.yml expect
@@ -41,23 +43,27 @@ SCENARIOS = scenario_dirs()
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
 def test_scenario_export_is_byte_identical(
-    scenario: Path, warehouse_url: str, tmp_path: Path
+    scenario: Path, built_warehouse_url: str, tmp_path: Path
 ) -> None:
     spec = yaml.safe_load((scenario / "scenario.yml").read_text())
     as_of = str(spec["as_of"])
     got = tmp_path / "got.csv"
 
-    loaded = run_cli(warehouse_url, "catalog", "load", str(scenario / "catalog.yml"), cwd=tmp_path)
+    loaded = run_cli(
+        built_warehouse_url, "catalog", "load", str(scenario / "catalog.yml"), cwd=tmp_path
+    )
     assert loaded.returncode == 0, loaded.stderr
-    landed = run_cli(warehouse_url, "events", "load", str(scenario / "events.jsonl"), cwd=tmp_path)
+    landed = run_cli(
+        built_warehouse_url, "events", "load", str(scenario / "events.jsonl"), cwd=tmp_path
+    )
     assert landed.returncode == 0, landed.stderr
     assert {key: landed.last_json.get(key) for key in spec["expect"]} == spec["expect"]
-    frozen = _finalize_then_land_late(scenario, spec, warehouse_url, tmp_path)
-    built = run_cli(warehouse_url, "build", "--as-of", as_of, cwd=tmp_path)
+    frozen = _finalize_then_land_late(scenario, spec, built_warehouse_url, tmp_path)
+    built = run_cli(built_warehouse_url, "build", "--as-of", as_of, cwd=tmp_path)
     assert built.returncode == 0, built.stderr[-3000:]
     assert built.stdout == ""  # dbt's log goes to stderr
     exported = run_cli(
-        warehouse_url, "invoices", "export", "--as-of", as_of, "--out", str(got), cwd=tmp_path
+        built_warehouse_url, "invoices", "export", "--as-of", as_of, "--out", str(got), cwd=tmp_path
     )
     assert exported.returncode == 0, exported.stderr
 
@@ -69,17 +75,17 @@ def test_scenario_export_is_byte_identical(
 
 
 def _finalize_then_land_late(
-    scenario: Path, spec: dict, warehouse_url: str, tmp_path: Path
+    scenario: Path, spec: dict, built_warehouse_url: str, tmp_path: Path
 ) -> list[str]:
     """The v1.1 steps (none for a v1 scenario); returns the finalized invoices' exported lines."""
     if "finalize" not in spec:
         return []
     step = spec["finalize"]
     when = str(step["as_of"])
-    built = run_cli(warehouse_url, "build", "--as-of", when, cwd=tmp_path)
+    built = run_cli(built_warehouse_url, "build", "--as-of", when, cwd=tmp_path)
     assert built.returncode == 0, built.stderr[-3000:]
     done = run_cli(
-        warehouse_url,
+        built_warehouse_url,
         "invoices",
         "finalize",
         "--as-of",
@@ -92,11 +98,20 @@ def _finalize_then_land_late(
     assert done.last_json == step["expect"]
     issued = tmp_path / "finalized.csv"
     exported = run_cli(
-        warehouse_url, "invoices", "export", "--as-of", when, "--out", str(issued), cwd=tmp_path
+        built_warehouse_url,
+        "invoices",
+        "export",
+        "--as-of",
+        when,
+        "--out",
+        str(issued),
+        cwd=tmp_path,
     )
     assert exported.returncode == 0, exported.stderr
     late = spec["late_events"]
-    landed = run_cli(warehouse_url, "events", "load", str(scenario / late["file"]), cwd=tmp_path)
+    landed = run_cli(
+        built_warehouse_url, "events", "load", str(scenario / late["file"]), cwd=tmp_path
+    )
     assert landed.returncode == 0, landed.stderr
     assert {key: landed.last_json.get(key) for key in late["expect"]} == late["expect"]
     return issued.read_text(encoding="utf-8").splitlines()[1:]
