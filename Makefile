@@ -49,7 +49,9 @@ postgres:
 
 lint: install
 	$(BIN)/ruff check ingestion tests dagster_project dashboards
-	$(BIN)/mypy ingestion
+	$(BIN)/ruff format --check ingestion tests dagster_project dashboards
+	$(BIN)/mypy  # the packages and settings: [tool.mypy] in pyproject.toml
+	$(BIN)/lint-imports  # the room contracts: [tool.importlinter] in pyproject.toml
 
 # Debian's Chromium for the real-browser dashboard test (skipped when it cannot be installed).
 chromium:

@@ -63,7 +63,7 @@ def cmd_catalog_load(args: argparse.Namespace, config: WarehouseConfig) -> int:
 
 def cmd_events_load(args: argparse.Namespace, config: WarehouseConfig) -> int:
     from ingestion.landing.files import DEFAULT_BATCH_SIZE, InputError, load_files
-    from ingestion.landing.sinks.base import open_sink
+    from ingestion.landing.sinks.backends import open_sink
 
     batch_size = args.batch_size or DEFAULT_BATCH_SIZE
     try:

@@ -16,9 +16,6 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
 CATALOG_KEY = dg.AssetKey("catalog")
 LANDED_EVENTS_KEY = dg.AssetKey("landed_events")
-# raw tables written by `valueverse events load` / the ingestion service
-# (ingestion/landing/raw_ddl.py)
-LANDING_TABLES = frozenset({"events", "ingest_batches", "rejected_events", "event_conflicts"})
 
 
 def source_asset_key(table: str) -> dg.AssetKey:

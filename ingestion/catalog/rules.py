@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from functools import lru_cache
@@ -69,7 +70,7 @@ class YamlFloat(Decimal):
     source: str
 
 
-class YamlMap(dict):  # type: ignore[type-arg]
+class YamlMap(dict[Any, Any]):
     """A YAML mapping that remembers its line and the line of each value (1-based)."""
 
     line: int
@@ -79,7 +80,7 @@ class YamlMap(dict):  # type: ignore[type-arg]
         return self.lines.get(key, self.line)
 
 
-class YamlList(list):  # type: ignore[type-arg]
+class YamlList(list[Any]):
     """A YAML sequence that remembers the line of each entry (1-based)."""
 
     lines: list[int]
@@ -89,7 +90,7 @@ class CatalogLoader(yaml.SafeLoader):
     """SafeLoader with exact numbers, line numbers and duplicate-key errors."""
 
 
-def _construct_map(loader: CatalogLoader, node: yaml.MappingNode):  # type: ignore[no-untyped-def]
+def _construct_map(loader: CatalogLoader, node: yaml.MappingNode) -> Iterator[YamlMap]:
     data = YamlMap()
     data.line = node.start_mark.line + 1
     data.lines = {}
@@ -121,7 +122,7 @@ def _construct_map(loader: CatalogLoader, node: yaml.MappingNode):  # type: igno
         data.lines[key] = value_node.start_mark.line + 1
 
 
-def _construct_seq(loader: CatalogLoader, node: yaml.SequenceNode):  # type: ignore[no-untyped-def]
+def _construct_seq(loader: CatalogLoader, node: yaml.SequenceNode) -> Iterator[YamlList]:
     data = YamlList()
     data.lines = [child.start_mark.line + 1 for child in node.value]
     yield data
@@ -297,7 +298,7 @@ def currency(value: object) -> str:
     return result
 
 
-def one_of(*choices: str):  # type: ignore[no-untyped-def]
+def one_of(*choices: str) -> Callable[[object], str]:
     """A converter accepting exactly one of `choices`."""
 
     def convert(value: object) -> str:

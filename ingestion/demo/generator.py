@@ -109,9 +109,6 @@ def sample_as_of(start: date = date(2026, 8, 1), months: int = 3) -> date:
     return add_months(start, months)
 
 
-SAMPLE_AS_OF = sample_as_of
-
-
 @dataclass(frozen=True)
 class GenerationSummary:
     catalog_path: Path

@@ -48,7 +48,6 @@ METRICS = (
     ("peak_connections", "max", "properties.conns"),
     ("page_views", "count", None),
 )
-UNCHARGED_METRICS = ("page_views",)
 
 _REGION_PRICES = (("eu", "0.00012"), ("us", "0.0001"), ("ap", "0.00015"))
 _TOKEN_TIERS = ((100_000, "0.00002", None), (1_000_000, "0.000015", "5"), (None, "0.00001", "20"))

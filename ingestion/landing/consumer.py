@@ -41,8 +41,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from ingestion.landing import fastlane, handoff, metrics
-from ingestion.landing.batch import Batch, Counts, PreparedBatch
+from ingestion.landing import handoff, metrics
+from ingestion.landing.batch import Batch, warm_up
 from ingestion.landing.batching import (
     Backoff,
     BatchPolicy,
@@ -53,7 +53,8 @@ from ingestion.landing.batching import (
 )
 from ingestion.landing.dlq import DeadLetterError, DeadLetters
 from ingestion.landing.fastlane import Lines
-from ingestion.landing.sinks.base import EventSink, open_sink
+from ingestion.landing.sinks import backends
+from ingestion.landing.sinks.contract import Counts, Encoder, EventSink, PreparedBatch
 from ingestion.warehouse import WarehouseConfig, WarehouseError
 
 log = logging.getLogger("valueverse.ingest")
@@ -129,7 +130,7 @@ def ensure_topics(settings: KafkaSettings, topics: list[str]) -> None:
 
 
 def prepare_messages(
-    kind: str, topic: str, values: Lines, partitions: np.ndarray, offsets: np.ndarray
+    encode: Encoder, topic: str, values: Lines, partitions: np.ndarray, offsets: np.ndarray
 ) -> tuple[PreparedBatch, datetime | None]:
     """Validate and encode one batch of messages (runs in a worker process).
 
@@ -142,7 +143,7 @@ def prepare_messages(
     )  # fmt: skip
     batch.extend(values, origins)
     validated = batch.validate()
-    return validated.prepare(kind), validated.newest()
+    return validated.prepare(encode), validated.newest()
 
 
 def _worker_pid() -> int:
@@ -199,6 +200,7 @@ class IngestService:
     ) -> None:
         self.settings = settings
         self.warehouse = warehouse
+        self._encode = backends.encoder(warehouse)  # known before the sink opens (after the fork)
         self.policy = policy or BatchPolicy()
         self.workers = workers if workers is not None else default_workers()
         self.poll_batch = poll_batch
@@ -209,7 +211,8 @@ class IngestService:
         self._values: list[bytes] = []
         self._partitions: list[int] = []
         self._offsets: list[int] = []
-        # cut batches, in order, for the writer thread; bounded so memory stays flat
+        # cut batches, in order, for the writer thread; the queue itself is unbounded:
+        # `_slots` caps the batches cut but not yet written, so memory stays flat
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._slots = threading.Semaphore(max(1, self.workers) + 1)
         self._writer: threading.Thread | None = None
@@ -241,13 +244,13 @@ class IngestService:
 
     def run(self, until_idle: bool = False) -> Counts:
         if self.workers >= 1:  # fork the workers before any Kafka/DB thread or socket exists
-            fastlane.warm_up()  # once here rather than once in every forked worker
+            warm_up([self._encode])  # once here rather than once in every forked worker
             # slots: arguments and result of every batch in flight (see _cut's back-pressure)
             self._pool, self._handoff = handoff.fork_pool(self.workers, 2 * (self.workers + 3))
             self._pool.submit(_worker_pid).result()
         try:
             ensure_topics(self.settings, [self.settings.topic, self.settings.dlq_topic])
-            self._sink = self._retry(lambda: open_sink(self.warehouse), "open warehouse")
+            self._sink = self._retry(lambda: backends.open_sink(self.warehouse), "open warehouse")
             self._dlq = DeadLetters(
                 self.settings.bootstrap, self.settings.dlq_topic, {"logger": kafka_log}
             )
@@ -398,7 +401,7 @@ class IngestService:
         started = self._open.started or time.monotonic()
         messages = self._open.messages
         to_commit = self._open.cut()
-        args = (self._sink_kind(), self.settings.topic, Lines.of(self._values),
+        args = (self._encode, self.settings.topic, Lines.of(self._values),
                 np.array(self._partitions, np.int32), np.array(self._offsets))  # fmt: skip
         self._values, self._partitions, self._offsets = [], [], []
         future: Future[handoff.Parcel]
@@ -432,9 +435,6 @@ class IngestService:
         futures.wait([item.result])
         for slot in item.slots:
             self._handoff.release(slot)
-
-    def _sink_kind(self) -> str:
-        return self._sink.kind if self._sink is not None else self.warehouse.kind
 
     def _write_loop(self) -> None:
         """The writer thread: batches strictly in cut order; after a failure, none.
@@ -497,7 +497,7 @@ class IngestService:
 
     def _sink_write(self, prepared: PreparedBatch) -> Counts:
         if self._sink is None:
-            self._sink = open_sink(self.warehouse)
+            self._sink = backends.open_sink(self.warehouse)
         try:
             return self._sink.write(prepared)
         except self.transient:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from ingestion.landing.batch import RejectRow
+from ingestion.landing.sinks.contract import RejectRow
 
 
 class DeadLetterError(Exception):

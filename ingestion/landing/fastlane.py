@@ -359,28 +359,9 @@ def _is_utf8(line: bytes) -> bool:
     return True
 
 
-def warm_up() -> None:
-    """Validate and encode a small batch once, then drop this thread's DuckDB.
-
-    Why: the first batch a process validates costs ~0.3 s more than the next
-    ones (Arrow kernels, regular expressions, DuckDB start). Called in the
-    parent before worker processes are forked, it is paid once instead of
-    once per worker; the DuckDB connection is closed first, because a
-    database must not be shared across a fork (each worker opens its own).
-    """
-    from ingestion.landing.batch import Batch  # landing imports this module
-
-    lines = [
-        b'{"event_id": "warm-%d", "customer_id": "c", "metric": "m", '
-        b'"timestamp": "2026-01-01T00:00:00Z", "quantity": "1.5", "properties": {"k": %d}}'
-        % (i, i % 7)
-        for i in range(500)
-    ]
-    batch = Batch(source="warm-up")
-    batch.extend(lines, pa.array([f"warm-up:{i}" for i in range(len(lines))], pa.string()))
-    validated = batch.validate()
-    for kind in ("postgres", "duckdb"):
-        validated.prepare(kind)
+def close_connection() -> None:
+    """Close this thread's DuckDB connection, if any (before a fork: a database
+    must not be shared across one; the next call here opens a new one)."""
     con = getattr(_local, "con", None)
     if con is not None:
         con.close()

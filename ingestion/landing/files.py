@@ -25,9 +25,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion.landing import fastlane, handoff
-from ingestion.landing.batch import Batch, Counts, PreparedBatch
-from ingestion.landing.sinks.base import EventSink
+from ingestion.landing import handoff
+from ingestion.landing.batch import Batch, warm_up
+from ingestion.landing.sinks.contract import Counts, Encoder, EventSink, PreparedBatch
 
 # 50k: measured against 25k and 100k on 1M events (make bench): big enough that
 # per-transaction costs vanish, small enough that the first batch is ready soon
@@ -51,7 +51,7 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def prepare_chunk(
-    kind: str, path: str, read_path: str, first_line: int, start: int, stop: int
+    encode: Encoder, path: str, read_path: str, first_line: int, start: int, stop: int
 ) -> PreparedBatch:
     """Validate and encode the whole lines in bytes [start, stop) of a file (runs in
     a worker process, which reads them itself: only offsets cross processes).
@@ -75,7 +75,7 @@ def prepare_chunk(
         f"file:{path}:", pc.cast(pa.array(numbers), pa.string()), ""
     )
     batch.extend(lines, origins)
-    return batch.prepare(kind)
+    return batch.prepare(encode)
 
 
 def _maybe_blank(block: bytes, count: int) -> list[int]:
@@ -105,9 +105,9 @@ def load_files(
         workers = workers if workers is not None else _default_workers()
         if workers <= 1 or size < INLINE_BELOW_BYTES:
             for job in jobs:
-                total += _write(sink, prepare_chunk(sink.kind, *job), on_batch)
+                total += _write(sink, prepare_chunk(sink.encode, *job), on_batch)
             return total
-        fastlane.warm_up()  # once here rather than once in every forked worker
+        warm_up([sink.encode])  # once here rather than once in every forked worker
         pool, slots = handoff.fork_pool(workers, workers + 2)  # results of the read-ahead
         try:
             with pool:
@@ -124,7 +124,7 @@ def load_files(
                         slot = slots.acquire()
                         assert slot is not None  # read-ahead is bounded below the slot count
                         pending.append(
-                            pool.submit(handoff.call_into, prepare_chunk, slot, sink.kind, *job)
+                            pool.submit(handoff.call_into, prepare_chunk, slot, sink.encode, *job)
                         )
                         if len(pending) > workers:  # bounded read-ahead: memory stays flat
                             total += write_next()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from datetime import UTC, datetime
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -82,7 +81,3 @@ def configure_json_logging(level: int = logging.INFO) -> None:
 def epoch(ts: datetime) -> float:
     """Naive-UTC datetime (how events store time) as Unix seconds."""
     return ts.replace(tzinfo=UTC).timestamp()
-
-
-def monotonic() -> float:
-    return time.monotonic()

@@ -61,12 +61,6 @@ class ChargeResult:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class CustomerRef:
-    customer_ref: str
-    payment_method_ref: str | None
-
-
 class PaymentGateway(ABC):
     """A payment processor seen from the billing platform."""
 

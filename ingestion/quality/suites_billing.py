@@ -39,7 +39,7 @@ PAYMENTS = ["invoice_id", "amount_due", "amount_paid"]
 
 def rounded(exact: Decimal | None, exponent: object) -> Decimal | None:
     """`exact` rounded once to `exponent` decimals, half away from zero (spec rounding)."""
-    if exact is None or exponent is None or pd.isna(exponent):  # type: ignore[call-overload]
+    if exact is None or exponent is None or pd.isna(exponent):
         return None
     return exact.quantize(Decimal(1).scaleb(-int(str(exponent))), rounding=ROUND_HALF_UP)
 

@@ -10,12 +10,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from dagster_project.definitions import defs
+from ingestion.billing.dbt_runner import code_version
 from tests.conftest import ROOT
-
-os.environ.setdefault("VALUEVERSE_DBT_TARGET_DIR", "/tmp/dbt-target-dagster")
-
-from dagster_project.definitions import defs  # noqa: E402
-from ingestion.billing.dbt_runner import code_version  # noqa: E402
 
 PYTHON_ASSETS = {"catalog", "landed_events", "data_quality", "finalized_invoices"}
 OWN_CHECKS = {

@@ -19,19 +19,17 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from dagster_project.defs.billing.assets import finalized_invoices
+from dagster_project.defs.catalog.assets import catalog
+from dagster_project.defs.dbt.assets import dbt_resource, valueverse_dbt_assets
+from dagster_project.defs.quality.assets import data_quality
+from dagster_project.defs.usage_events.assets import landed_events
+from dagster_project.lib.as_of import AsOfResource
+from dagster_project.lib.warehouse import WarehouseResource
+from ingestion.demo.generator import sample_as_of
 from tests.conftest import query, run_cli
 
-os.environ.setdefault("VALUEVERSE_DBT_TARGET_DIR", "/tmp/dbt-target-dagster")
-
-from dagster_project.defs.billing.assets import finalized_invoices  # noqa: E402
-from dagster_project.defs.catalog.assets import catalog  # noqa: E402
-from dagster_project.defs.dbt.assets import dbt_resource, valueverse_dbt_assets  # noqa: E402
-from dagster_project.defs.quality.assets import data_quality  # noqa: E402
-from dagster_project.defs.usage_events.assets import landed_events  # noqa: E402
-from dagster_project.lib.as_of import AsOfResource  # noqa: E402
-from dagster_project.lib.warehouse import WarehouseResource  # noqa: E402
-from ingestion.demo.generator import sample_as_of  # noqa: E402
-
+pytestmark = pytest.mark.usefixtures("dagster_dbt_target_dir")
 EVENTS = 3000
 FINAL_MONTH = "2026-10-01"  # periods ending in October (and earlier ones) are due
 

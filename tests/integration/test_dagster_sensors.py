@@ -8,7 +8,6 @@ Over-threshold data is made the way it happens in production: a file with many i
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,17 +15,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.conftest import SCENARIOS, run_cli, scratch_pg
-
-os.environ.setdefault("VALUEVERSE_DBT_TARGET_DIR", "/tmp/dbt-target-dagster")
-
-from dagster_project.defs.schedules import finalization_daily, usage_refresh_schedule  # noqa: E402
-from dagster_project.defs.usage_events.sensors import (  # noqa: E402
+from dagster_project.defs.schedules import finalization_daily, usage_refresh_schedule
+from dagster_project.defs.usage_events.sensors import (
     landed_events_freshness_sensor,
     landing_shares_sensor,
 )
-from dagster_project.lib.warehouse import WarehouseResource  # noqa: E402
+from dagster_project.lib.warehouse import WarehouseResource
+from tests.conftest import SCENARIOS, run_cli, scratch_pg
 
+pytestmark = pytest.mark.usefixtures("dagster_dbt_target_dir")
 SCENARIO = SCENARIOS / "04_package_count"
 AS_OF = "2026-02-01"
 _ENV = (

@@ -326,8 +326,8 @@ def test_postgres_claim_paths_land_the_same(
     """RecentIds only chooses how the ledger is claimed: with no id suspected
     (the plain COPY meets claimed ids and falls back to INSERT ... ON CONFLICT)
     or every id suspected (as if every hash collided), the result is the same."""
-    from ingestion.landing.batch import Counts
     from ingestion.landing.sinks import postgres
+    from ingestion.landing.sinks.contract import Counts
     from ingestion.warehouse import resolve
 
     def pick(_self: object, hashes: np.ndarray) -> np.ndarray:

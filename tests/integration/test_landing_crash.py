@@ -1,6 +1,6 @@
 """Crash safety of `valueverse events load`: SIGKILL mid-load, then re-run.
 
-A batch is one transaction (sinks/base.py), batches commit in file order
+A batch is one transaction (sinks/contract.py), batches commit in file order
 (files.py), so after a kill at any moment the warehouse must hold whole batches
 only — a prefix of the file — and re-running the same load must finish the job
 with no event lost and none landed twice (spec: "loading the same events twice

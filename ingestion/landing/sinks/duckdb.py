@@ -11,8 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingestion.landing import raw_ddl
-from ingestion.landing.batch import Counts, PreparedBatch, ValidatedBatch
-from ingestion.landing.sinks.base import EventSink
+from ingestion.landing.sinks.contract import Counts, EventSink, PreparedBatch, ValidatedEvents
 from ingestion.warehouse import WarehouseConfig, connect_duckdb
 
 _STAGE_SCHEMA = pa.schema(
@@ -32,14 +31,21 @@ _STAGE_SCHEMA = pa.schema(
 )
 
 
+def encode_stage(batch: ValidatedEvents) -> pa.Table:
+    """The batch's events as an Arrow table (DuckDB scans it without copying)."""
+    events = batch.events
+    quantity = pc.cast(events.column("quantity_text"), pa.decimal128(21, 9))
+    columns = {name: events.column(name) for name in _STAGE_SCHEMA.names if name != "quantity"}
+    columns["quantity"] = quantity
+    return pa.table([columns[name] for name in _STAGE_SCHEMA.names], schema=_STAGE_SCHEMA)
+
+
 class DuckDBSink(EventSink):
+    encode = staticmethod(encode_stage)
+
     def __init__(self, config: WarehouseConfig) -> None:
         self.config = config
         self.conn = connect_duckdb(config)
-
-    @property
-    def kind(self) -> str:
-        return "duckdb"
 
     def ensure_schema(self) -> None:
         _run(self.conn, raw_ddl.duckdb_ddl())
@@ -152,12 +158,3 @@ def _run(con, sql: str, params: list | None = None) -> int:
     """
     rows = con.execute(sql, params).fetchall() if params else con.execute(sql).fetchall()
     return int(rows[0][0]) if rows and rows[0] and rows[0][0] is not None else 0
-
-
-def encode_stage(batch: ValidatedBatch) -> pa.Table:
-    """The batch's events as an Arrow table (DuckDB scans it without copying)."""
-    events = batch.events
-    quantity = pc.cast(events.column("quantity_text"), pa.decimal128(21, 9))
-    columns = {name: events.column(name) for name in _STAGE_SCHEMA.names if name != "quantity"}
-    columns["quantity"] = quantity
-    return pa.table([columns[name] for name in _STAGE_SCHEMA.names], schema=_STAGE_SCHEMA)

@@ -35,9 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingestion.landing import fastlane, raw_ddl
-from ingestion.landing.batch import Counts, PreparedBatch, ValidatedBatch
 from ingestion.landing.sinks import pgcopy
-from ingestion.landing.sinks.base import EventSink
+from ingestion.landing.sinks.contract import Counts, EventSink, PreparedBatch, ValidatedEvents
 from ingestion.warehouse import WarehouseConfig, connect_postgres
 
 _EVENT_COLUMNS = (
@@ -133,17 +132,27 @@ class RecentIds:
         self._sorted = merged
 
 
+def encode_stage(batch: ValidatedEvents) -> PostgresPayload:
+    """The batch as binary COPY streams (see PostgresPayload); runs in a worker."""
+    events = batch.events
+    firsts = events.filter(events.column("is_first"))
+    ids = pgcopy.rows([pgcopy.text(firsts.column("event_id")),
+                       pgcopy.text(firsts.column("content_hash"))])  # fmt: skip
+    rows = pgcopy.rows(_event_fields(events, batch.batch_id, batch.landing_time))
+    # what the writer needs besides the streams; the rest of a losing row is in `rows`
+    keep = events.select(["event_id", "is_first", "content_hash", "properties"])
+    return PostgresPayload(CopyRows(*ids), CopyRows(*rows), keep, id_hashes(firsts))
+
+
 class PostgresSink(EventSink):
+    encode = staticmethod(encode_stage)
+
     def __init__(self, config: WarehouseConfig) -> None:
         self.config = config
         self.conn = connect_postgres(config)
         self._partitions: set[tuple[int, int]] = set()
         self._recent = RecentIds()
         self.timescale = False
-
-    @property
-    def kind(self) -> str:
-        return "postgres"
 
     def ensure_schema(self) -> None:
         with self.conn.transaction():
@@ -286,18 +295,6 @@ class PostgresSink(EventSink):
                     f"TO ('{nxt[0]:04d}-{nxt[1]:02d}-01')"
                 )
         self._partitions |= missing
-
-
-def encode_stage(batch: ValidatedBatch) -> PostgresPayload:
-    """The batch as binary COPY streams (see PostgresPayload); runs in a worker."""
-    events = batch.events
-    firsts = events.filter(events.column("is_first"))
-    ids = pgcopy.rows([pgcopy.text(firsts.column("event_id")),
-                       pgcopy.text(firsts.column("content_hash"))])  # fmt: skip
-    rows = pgcopy.rows(_event_fields(events, batch.batch.batch_id, batch.batch.landing_time))
-    # what the writer needs besides the streams; the rest of a losing row is in `rows`
-    keep = events.select(["event_id", "is_first", "content_hash", "properties"])
-    return PostgresPayload(CopyRows(*ids), CopyRows(*rows), keep, id_hashes(firsts))
 
 
 def id_hashes(events: pa.Table) -> np.ndarray:
