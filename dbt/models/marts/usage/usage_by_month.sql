@@ -1,5 +1,5 @@
--- Usage per month, currency, customer, plan and metric (DECISIONLOG.md, "Revenue
--- definitions"): marts.rated_usage summed by the month its billing period starts, so a period
+-- Usage per month, currency, customer, plan and metric (DECISIONLOG.md, "Usage and pipeline
+-- marts"): marts.rated_usage summed by the month its billing period starts, so a period
 -- still open counts as usage to date (has_open_period). quantity sums the charges' aggregated
 -- quantities; amount sums the rounded usage lines. Pre-aggregated for the dashboards.
 select
