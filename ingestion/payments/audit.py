@@ -31,8 +31,8 @@ def audit_against_stripe(config: WarehouseConfig, gateway: PaymentGateway) -> li
     """Every difference between Stripe and the warehouse, for invoices with attempts."""
     ensure_payments_store(config)
     with PaymentsDb(config) as db:
-        invoices = db.fetch(_WAREHOUSE)
-        known = {str(r[0]) for r in db.fetch(
+        invoices = db.rows(_WAREHOUSE)
+        known = {str(r[0]) for r in db.rows(
             "SELECT DISTINCT stripe_payment_intent_id FROM billing.payment_attempts"
             " WHERE stripe_payment_intent_id IS NOT NULL")}  # fmt: skip
     problems = []

@@ -18,11 +18,10 @@ trigger function refuses UPDATE, DELETE and TRUNCATE on every payments table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from ingestion.billing.invoice_store import ensure_guarded, ensure_store, guards_ddl
-from ingestion.warehouse import WarehouseConfig, connect_duckdb, connect_postgres
+from ingestion.warehouse import Session, WarehouseConfig, open_connection
 
 PAYMENT_TABLES = ("stripe_customers", "payment_attempts", "dunning_events")
 PAYMENT_VIEWS = ("payment_attempt_latest", "invoice_payment_status")
@@ -146,39 +145,17 @@ def ensure_payments_store(config: WarehouseConfig) -> None:
                    PAYMENT_TABLES, PAYMENT_VIEWS)  # fmt: skip
 
 
-class PaymentsDb:
-    """One warehouse connection in autocommit mode: every write is committed on its own, so
-    a `pending` attempt is durable before Stripe is called. `{p}` marks a parameter."""
+class PaymentsDb(Session):
+    """A warehouse session in autocommit mode: every write is committed on its own, so a
+    `pending` attempt is durable before Stripe is called. `with` closes it."""
 
     def __init__(self, config: WarehouseConfig) -> None:
-        self.kind = config.kind
-        if config.kind == "duckdb":
-            self.con: Any = connect_duckdb(config)
-        else:
-            self.con = connect_postgres(config, autocommit=True)
-
-    def close(self) -> None:
-        self.con.close()
-
-    def __enter__(self) -> PaymentsDb:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _sql(self, sql: str) -> str:
-        return sql.format(p="?" if self.kind == "duckdb" else "%s")
-
-    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self.con.execute(self._sql(sql), list(params)).fetchall()]
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.con.execute(self._sql(sql), list(params))
+        super().__init__(config.kind, open_connection(config))
 
     def insert(self, table: str, row: dict[str, Any], ignore_conflict: bool = False) -> None:
         """Append one row; `ignore_conflict` makes a repeated step (same key) a no-op."""
         columns = ", ".join(row)
-        marks = ", ".join("{p}" for _ in row)
+        marks = ", ".join("%s" for _ in row)
         conflict = " ON CONFLICT DO NOTHING" if ignore_conflict else ""
         self.execute(f"INSERT INTO billing.{table} ({columns}) VALUES ({marks}){conflict}",
                      list(row.values()))  # fmt: skip
@@ -187,5 +164,4 @@ class PaymentsDb:
         """One collector at a time (PostgreSQL; a DuckDB file has one writer anyway)."""
         if self.kind != "postgres":
             return True
-        row = self.fetch("SELECT pg_try_advisory_lock(hashtext('valueverse.payments'))")
-        return bool(row and row[0][0])
+        return bool(self.value("SELECT pg_try_advisory_lock(hashtext('valueverse.payments'))"))
