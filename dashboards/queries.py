@@ -16,16 +16,13 @@ so a page's queries go through one connection (`_run`), not one each. Results ar
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Any, NamedTuple
 
 import pandas as pd
 import streamlit as st
 
-from ingestion.warehouse import WarehouseConfig, resolve
+from ingestion.warehouse import Session, connect, resolve
 
 TTL = int(os.environ.get("VALUEVERSE_DASHBOARD_TTL", "60") or 60)
 LOCK_RETRY_SECONDS = 5.0
@@ -39,7 +36,8 @@ def warehouse_url() -> str:
 
 
 class Query(NamedTuple):
-    """One SELECT ({p} marks a parameter) and the tables it needs: None when one is absent."""
+    """One SELECT (`%s` marks a parameter, `%%` is a literal percent sign) and the tables it
+    needs: None when one is absent."""
 
     sql: str
     params: tuple[Any, ...] = ()
@@ -53,73 +51,30 @@ TABLES_SQL = (
 )
 
 
-def _frame(cur: Any, names: list[str]) -> pd.DataFrame:
-    return pd.DataFrame.from_records(cur.fetchall(), columns=names)
+def _connection(url: str) -> Session:
+    """One short-lived read-only session, waiting a moment for a writer to let go."""
+    return connect(resolve(url), read_only=True, wait=LOCK_RETRY_SECONDS)
 
 
-@contextmanager
-def _connection(url: str) -> Iterator[Any]:
-    """A function running one SELECT on the warehouse, over one short-lived connection."""
-    config = resolve(url)
-    if config.kind == "duckdb":
-        yield from _duckdb(config)
-    else:
-        yield from _postgres(config)
-
-
-def _duckdb(config: WarehouseConfig) -> Iterator[Any]:
-    import duckdb
-
-    deadline = time.monotonic() + LOCK_RETRY_SECONDS
-    while True:
-        try:
-            con = duckdb.connect(str(config.duckdb_path), read_only=True)
-            break
-        except duckdb.IOException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)  # a writer holds the file: wait for it briefly
-    try:
-
-        def run(sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
-            cur = con.execute(sql.replace("{p}", "?"), list(params))
-            return _frame(cur, [d[0] for d in cur.description or []])
-
-        yield run
-    finally:
-        con.close()
-
-
-def _postgres(config: WarehouseConfig) -> Iterator[Any]:
-    import psycopg
-
-    with psycopg.connect(config.url, autocommit=True, connect_timeout=10) as conn:
-
-        def run(sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
-            cur = conn.execute(sql.replace("{p}", "%s"), list(params))  # type: ignore[arg-type]
-            return _frame(cur, [d.name for d in cur.description or []])
-
-        yield run
-
-
-def _present(run: Any) -> frozenset[str]:
-    return frozenset(f"{s}.{t}" for s, t in run(TABLES_SQL).itertuples(index=False))
+def _present(db: Session) -> frozenset[str]:
+    return frozenset(f"{s}.{t}" for s, t in db.rows(TABLES_SQL))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _run(url: str, queries: tuple[Query, ...]) -> tuple[pd.DataFrame | None, ...]:
     """The queries' results over one connection; None for a query whose table is absent."""
-    with _connection(url) as run:
-        present = _present(run) if any(q.needs for q in queries) else frozenset()
+    with _connection(url) as db:
+        present = _present(db) if any(q.needs for q in queries) else frozenset()
         return tuple(
-            run(q.sql, q.params) if all(n in present for n in q.needs) else None for q in queries
+            db.frame(q.sql, q.params) if all(n in present for n in q.needs) else None
+            for q in queries
         )
 
 
 def fetch(url: str, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
     """Rows of one SELECT, uncached (for scripts and tests)."""
-    with _connection(url) as run:
-        return run(sql, params)
+    with _connection(url) as db:
+        return db.frame(sql, params)
 
 
 class Overview(NamedTuple):
@@ -131,11 +86,11 @@ class Overview(NamedTuple):
 @st.cache_data(ttl=TTL, show_spinner=False)
 def overview(url: str) -> Overview:
     """Which tables exist, and the currencies with invoices or usage (shared by every page)."""
-    with _connection(url) as run:
-        present = _present(run)
+    with _connection(url) as db:
+        present = _present(db)
         if not {"marts.revenue_by_month", "marts.usage_by_month"} <= present:
             return Overview(present, [], {})
-        df = run(
+        df = db.frame(
             "select currency, sum(n) as n, max(e) as e from ("
             " select currency, count(*) as n, max(currency_exponent) as e"
             " from marts.revenue_by_month group by currency union all"
@@ -170,20 +125,20 @@ def revenue(url: str, currency: str) -> dict[str, pd.DataFrame | None]:
         (
             Query(
                 "select month, paying_customers, committed_mrr, usage_mrr, mrr, committed_arr,"
-                " usage_arr, arr from marts.mrr where currency = {p} order by month",
+                " usage_arr, arr from marts.mrr where currency = %s order by month",
                 c,
             ),
             Query(
                 "select month, invoices, finalized_invoices, customers, subtotal,"
                 " discount_amount, tax_amount, adjustment_amount, invoiced_total"
-                " from marts.revenue_by_month where currency = {p} order by month",
+                " from marts.revenue_by_month where currency = %s order by month",
                 c,
             ),
             # collected by the month of the period start, like revenue_by_month
             Query(
                 "select cast(date_trunc('month', period_start) as date) as month,"
                 " count(*) as issued_invoices, sum(amount_due) as amount_due,"
-                " sum(amount_paid) as collected from marts.payments where currency = {p}"
+                " sum(amount_paid) as collected from marts.payments where currency = %s"
                 " group by 1 order by 1",
                 c,
                 ("marts.payments",),
@@ -191,7 +146,7 @@ def revenue(url: str, currency: str) -> dict[str, pd.DataFrame | None]:
             Query(
                 "select cohort_month, month, months_since_start, cohort_customers,"
                 " active_customers, churned_customers, starting_mrr, mrr, retained_mrr, nrr,"
-                " grr, logo_churn from marts.retention_cohorts where currency = {p}"
+                " grr, logo_churn from marts.retention_cohorts where currency = %s"
                 " order by cohort_month, month",
                 c,
             ),
@@ -243,7 +198,7 @@ def usage(url: str, currency: str) -> dict[str, pd.DataFrame | None]:
         (
             Query(
                 "select month, customer_id, plan_code, metric_code, quantity, event_count,"
-                " amount, has_open_period from marts.usage_by_month where currency = {p}"
+                " amount, has_open_period from marts.usage_by_month where currency = %s"
                 " order by month, customer_id, plan_code, metric_code",
                 (currency,),
             ),
@@ -263,19 +218,19 @@ def search_invoices(
     url: str, text: str, currency: str | None, start: date, end: date, statuses: tuple[str, ...]
 ) -> pd.DataFrame:
     """Invoices whose id, number or customer contains `text`, newest first (SEARCH_ROWS)."""
-    where = ["period_start >= {p}", "period_start <= {p}"]
+    where = ["period_start >= %s", "period_start <= %s"]
     params: list[Any] = [start, end]
     if text:
         where.append(
-            "(lower(invoice_id) like {p} or lower(coalesce(invoice_number, '')) like {p}"
-            " or lower(customer_id) like {p})"
+            "(lower(invoice_id) like %s or lower(coalesce(invoice_number, '')) like %s"
+            " or lower(customer_id) like %s)"
         )
         params += [f"%{text.lower()}%"] * 3
     if currency:
-        where.append("currency = {p}")
+        where.append("currency = %s")
         params.append(currency)
     if statuses:
-        where.append("status in (" + ", ".join("{p}" for _ in statuses) + ")")
+        where.append("status in (" + ", ".join("%s" for _ in statuses) + ")")
         params += list(statuses)
     sql = (
         "select invoice_id, invoice_number, customer_id, plan_code, period_start, period_end,"
@@ -301,27 +256,27 @@ def invoice(url: str, invoice_id: str) -> dict[str, pd.DataFrame | None]:
             Query(
                 "select line_id, line_order, line_type, charge_index, metric, quantity,"
                 " amount_exact, amount, currency, adjusted_line_type, corrected_period_start"
-                " from marts.invoice_lines where invoice_id = {p} order by line_order, line_id",
+                " from marts.invoice_lines where invoice_id = %s order by line_order, line_id",
                 (invoice_id,),
             ),
             Query(
                 "select line_id, charge_index, metric_code, aggregation, model, quantity,"
                 " event_count, unit_price, package_count, tiers_used, amount_exact, amount"
-                " from marts.rated_usage where invoice_id = {p} order by charge_index",
+                " from marts.rated_usage where invoice_id = %s order by charge_index",
                 (invoice_id,),
             ),
             Query(
                 "select line_id, charge_index, model, quantity, tier_index, lower_bound, up_to,"
                 " unit_price, flat_fee, billed_units, flat_fee_applies, amount_exact"
-                " from marts.rated_usage_tiers where subscription_id = {p}"
-                " and period_start = cast({p} as date) order by charge_index, tier_index",
+                " from marts.rated_usage_tiers where subscription_id = %s"
+                " and period_start = cast(%s as date) order by charge_index, tier_index",
                 period,
             ),
             Query(
                 "select charge_index, event_id, event_ts, field_status, value_number, value_text,"
                 " batch_id, landed_at from (select e.*, row_number() over (partition by"
                 "  charge_index order by event_ts, event_id) as n from marts.invoice_line_events e"
-                "  where subscription_id = {p} and period_start = cast({p} as date)) x"
+                "  where subscription_id = %s and period_start = cast(%s as date)) x"
                 f" where n <= {EVENT_ROWS} order by charge_index, event_ts, event_id",
                 period,
             ),

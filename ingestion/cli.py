@@ -1,4 +1,4 @@
-"""The `valueverse` console script (contract: shared/spec/cli.md).
+"""The `valueverse` console script (contract: dbt/docs/contract.md (the command line)).
 
 Exit status: 0 success, 1 bad input or an unavailable warehouse (a message on
 stderr naming the problem, never a traceback), 2 usage errors (argparse).
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from ingestion.warehouse import WarehouseConfig, WarehouseError, resolve
+from ingestion.warehouse import ValueVerseError, WarehouseConfig, resolve
 
 
 class CliError(Exception):
@@ -140,7 +140,7 @@ def cmd_build(args: argparse.Namespace, config: WarehouseConfig) -> int:
 
 
 def cmd_invoices_export(args: argparse.Namespace, config: WarehouseConfig) -> int:
-    from ingestion.billing.dbt_runner import export_invoices
+    from ingestion.billing.export import export_invoices
 
     rows = export_invoices(config, args.as_of, Path(args.out))
     print(f"wrote {rows} invoice line(s) to {args.out}", file=sys.stderr)
@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = resolve(args.warehouse)
         return func(args, config)
-    except (CliError, WarehouseError) as exc:
+    except (CliError, ValueVerseError) as exc:  # config, usage or warehouse: one line
         print(f"valueverse: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from dagster_project.lib.settings import Thresholds
-from dagster_project.lib.warehouse import fetch_all, table_exists
-from ingestion.warehouse import WarehouseConfig
+from dagster_project.lib.warehouse import table_exists
+from ingestion.warehouse import WarehouseConfig, fetch
 
 # Shares are judged over the batches landed in this window: an all-time share would let a
 # burst of bad data hide behind months of good data.
@@ -89,16 +89,16 @@ def staleness(newest: datetime | None, now: datetime, hours: int) -> timedelta |
 _BATCH_TOTALS = """
 SELECT count(*), coalesce(sum(accepted), 0), coalesce(sum(duplicates), 0),
        coalesce(sum(conflicts), 0), coalesce(sum(rejected), 0)
-FROM raw.ingest_batches WHERE landed_at >= ?
+FROM raw.ingest_batches WHERE landed_at >= %s
 """
 _NEWEST = "SELECT max(landed_at) FROM raw.ingest_batches WHERE accepted > 0"
 # events dbt has rated: billed ones (once each, though one may count toward several charges)
 # plus the unbilled ones; events landed since the last build are in neither yet
 _RATED = """
 SELECT
-    (SELECT count(DISTINCT event_id) FROM marts.invoice_line_events WHERE landed_at >= ?)
-    + (SELECT count(*) FROM marts.unbilled_usage WHERE landed_at >= ?),
-    (SELECT count(*) FROM marts.unbilled_usage WHERE landed_at >= ?)
+    (SELECT count(DISTINCT event_id) FROM marts.invoice_line_events WHERE landed_at >= %s)
+    + (SELECT count(*) FROM marts.unbilled_usage WHERE landed_at >= %s),
+    (SELECT count(*) FROM marts.unbilled_usage WHERE landed_at >= %s)
 """
 
 
@@ -106,7 +106,7 @@ def read_newest_landed_at(config: WarehouseConfig) -> datetime | None:
     """When the newest batch that accepted events landed (naive UTC); None before any."""
     if not table_exists(config, "raw", "ingest_batches"):
         return None
-    return fetch_all(config, _NEWEST)[0][0]
+    return fetch(config, _NEWEST)[0][0]
 
 
 def read_landing_counts(config: WarehouseConfig, since: datetime | None = None) -> LandingCounts:
@@ -115,15 +115,13 @@ def read_landing_counts(config: WarehouseConfig, since: datetime | None = None) 
     since = since or datetime(1970, 1, 1)
     if not table_exists(config, "raw", "ingest_batches"):
         return LandingCounts(0, 0, 0, 0, 0, None)
-    batches, accepted, duplicates, conflicts, rejected = fetch_all(config, _BATCH_TOTALS, [since])[
-        0
-    ]
-    newest = fetch_all(config, _NEWEST)[0][0]
+    batches, accepted, duplicates, conflicts, rejected = fetch(config, _BATCH_TOTALS, [since])[0]
+    newest = fetch(config, _NEWEST)[0][0]
     rated = unbilled = 0
     if table_exists(config, "marts", "unbilled_usage") and table_exists(
         config, "marts", "invoice_line_events"
     ):
-        rated, unbilled = fetch_all(config, _RATED, [since, since, since])[0]
+        rated, unbilled = fetch(config, _RATED, [since, since, since])[0]
     return LandingCounts(
         int(batches),
         int(accepted),

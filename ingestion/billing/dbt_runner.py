@@ -1,10 +1,9 @@
-"""Rating and invoicing entry points: `valueverse build` and `valueverse invoices export`.
+"""Rating and invoicing: `valueverse build` runs dbt, and only that.
 
-The billing rules live in the dbt project (`dbt/`), not here: `build` only runs
-`dbt build` in-process against the configured warehouse, and `export_invoices`
-only formats the `marts.invoice_lines` table as billing-semantics.md section 9
-asks. Formatting happens in Python from exact `Decimal` values, so both
-warehouses give byte-identical files (the engines print numbers differently).
+The billing rules live in the dbt project (`dbt/`), not here: `build` only runs `dbt build`
+in-process against the configured warehouse (deciding what a verified earlier build lets it
+leave out), and Dagster's dbt assets and `valueverse docs` reuse its arguments and environment.
+Exporting the invoices it builds is ingestion/billing/export.py's job.
 """
 
 from __future__ import annotations
@@ -15,33 +14,21 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ingestion.landing.validation import plain_decimal
-from ingestion.payments.store import ensure_payments_store
+from ingestion.billing.payments_store import ensure_payments_store
+from ingestion.landing.sinks import backends
 from ingestion.warehouse import (
     WarehouseConfig,
-    WarehouseError,
-    connect_postgres,
+    connect,
+    driver_errors,
     postgres_params,
+    transaction,
 )
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt"
-EXPORT_HEADER = (
-    "subscription_id,customer_id,period_start,period_end,line_type,metric,quantity,amount,currency"
-)
-_EXPORT_QUERY = """
-SELECT subscription_id, customer_id, period_start, period_end, line_type, metric, quantity,
-       amount, currency, currency_exponent, line_order, charge_index,
-       corrected_period_start, corrected_invoice_id, adjusted_line_order
-FROM marts.invoice_lines
-WHERE period_end <= {mark}
-"""
-_BUILT_AS_OF_QUERY = "SELECT max(as_of) FROM marts.subscription_periods"
 
 
 def dbt_env(config: WarehouseConfig) -> dict[str, str]:
@@ -114,27 +101,11 @@ def record_run_as_of(config: WarehouseConfig, as_of: date) -> None:
 
     In the warehouse rather than a dbt var so that a new date each day does not make dbt parse
     the whole project again. One dbt command at a time per warehouse, as before."""
-    statements = [
-        "CREATE SCHEMA IF NOT EXISTS analytics",
-        f"CREATE TABLE IF NOT EXISTS {RUN_CONTEXT} (as_of DATE NOT NULL)",
-        f"DELETE FROM {RUN_CONTEXT}",
-        f"INSERT INTO {RUN_CONTEXT} VALUES ('{as_of.isoformat()}')",
-    ]
-    if config.kind == "duckdb":
-        from ingestion.warehouse import connect_duckdb
-
-        con = connect_duckdb(config)
-        try:
-            con.execute("BEGIN TRANSACTION")
-            for statement in statements:
-                con.execute(statement)
-            con.execute("COMMIT")
-        finally:
-            con.close()
-        return
-    with connect_postgres(config) as conn, conn.transaction():
-        for statement in statements:
-            conn.execute(statement)
+    with transaction(config) as db:
+        db.execute("CREATE SCHEMA IF NOT EXISTS analytics")
+        db.execute(f"CREATE TABLE IF NOT EXISTS {RUN_CONTEXT} (as_of DATE NOT NULL)")
+        db.execute(f"DELETE FROM {RUN_CONTEXT}")
+        db.execute(f"INSERT INTO {RUN_CONTEXT} VALUES (%s)", [as_of])
 
 
 _PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "tests", "seeds")
@@ -180,7 +151,7 @@ SELECT
     count(CASE WHEN catalog_tests_ran AND catalog_version = (
         SELECT max(catalog_version) FROM raw.catalog_versions) THEN 1 END)
 FROM analytics.valueverse_build_log
-WHERE code_version = {mark}
+WHERE code_version = %s
 """
 
 
@@ -210,38 +181,20 @@ def _warehouse_state(config: WarehouseConfig, version: str) -> tuple[bool, tuple
     the unit tests passed, with the catalog tests passed for the current catalog)), in one
     connection. Nothing verified when the build log cannot be read (a fresh warehouse)."""
     none = (0, 0, 0)
-    if config.kind == "duckdb":
-        import duckdb
-
-        assert config.duckdb_path is not None
-        if not config.duckdb_path.exists():
-            return False, none
-        mark = "?"
-        con: Any = duckdb.connect(str(config.duckdb_path))
-        error: type[Exception] = duckdb.Error
-    else:
-        import psycopg
-
-        mark = "%s"
-        con = connect_postgres(config, autocommit=True)
-        error = psycopg.Error
-    try:
+    if config.kind == "duckdb" and not (config.duckdb_path and config.duckdb_path.exists()):
+        return False, none
+    with connect(config) as db:
         names = ", ".join(f"'{name}'" for name in _RAW_TABLES)
-        row = con.execute(_RAW_TABLES_QUERY.format(names)).fetchone()
-        raw_ready = bool(row and row[0] == len(_RAW_TABLES))
+        raw_ready = db.value(_RAW_TABLES_QUERY.format(names)) == len(_RAW_TABLES)
         staging = _staging_models()
-        row = con.execute(
-            _SKIPPABLE_QUERY.format(", ".join(f"'{name}'" for name in staging))
-        ).fetchone()
-        if not row or row[0] != len(staging) + 1:  # something was dropped: build everything
+        skippable = db.value(_SKIPPABLE_QUERY.format(", ".join(f"'{name}'" for name in staging)))
+        if skippable != len(staging) + 1:  # something was dropped: build everything
             return raw_ready, none
         try:
-            verified = con.execute(_VERIFIED_QUERY.format(mark=mark), [version]).fetchone()
-        except error:
+            verified = db.one(_VERIFIED_QUERY, [version])
+        except driver_errors():
             verified = None
-        return raw_ready, tuple(verified) if verified else none  # type: ignore[return-value]
-    finally:
-        con.close()
+        return raw_ready, tuple(verified) if verified else none
 
 
 def skipped_selection(verified: tuple[int, int, int]) -> list[str]:
@@ -352,7 +305,7 @@ def prepare_build(config: WarehouseConfig, raw_ready: bool = False) -> None:
     Each is an idempotent CREATE IF NOT EXISTS owned by its module."""
     if not raw_ready:
         _ensure_raw_schema(config)
-    # the payment attempts (ingestion/payments/store.py), after the finalized-invoice store
+    # the payment attempts (ingestion/billing/payments_store.py), after the finalized-invoice store
     # they build on (ingestion/billing/invoice_store.py)
     ensure_payments_store(config)
 
@@ -360,111 +313,5 @@ def prepare_build(config: WarehouseConfig, raw_ready: bool = False) -> None:
 def _ensure_raw_schema(config: WarehouseConfig) -> None:
     """Create the raw tables if nothing was landed yet, so a build on a fresh warehouse
     gives empty marts instead of a missing-table error. The sinks own that DDL."""
-    from ingestion.landing.sinks.base import open_sink
-
-    with open_sink(config):
+    with backends.open_sink(config):
         pass
-
-
-def export_invoices(config: WarehouseConfig, as_of: date, out: Path) -> int:
-    """Write invoice_lines.csv (spec section 9) for periods ending on or before `as_of`.
-
-    Returns the number of lines written (the header not counted).
-    """
-    rows = sorted(_read_lines(config, as_of), key=_sort_key)
-    text = "".join(line + "\n" for line in [EXPORT_HEADER, *(_format(row) for row in rows)])
-    out = Path(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(text.encode("utf-8"))
-    except OSError as exc:
-        raise WarehouseError(f"cannot write {out}: {exc.strerror or exc}") from None
-    return len(rows)
-
-
-def _read_lines(config: WarehouseConfig, as_of: date) -> Sequence[Sequence[Any]]:
-    missing = "there are no invoice lines yet: run `valueverse build` first"
-    if config.kind == "duckdb":
-        import duckdb
-
-        assert config.duckdb_path is not None
-        if not config.duckdb_path.exists():
-            raise WarehouseError(f"{config.duckdb_path} does not exist: {missing}")
-        try:
-            con = duckdb.connect(str(config.duckdb_path), read_only=True)
-        except duckdb.Error as exc:
-            raise WarehouseError(
-                f"cannot open DuckDB warehouse {config.duckdb_path}: {exc}"
-            ) from None
-        try:
-            _check_built_as_of(con.execute(_BUILT_AS_OF_QUERY).fetchone(), as_of)
-            return con.execute(_EXPORT_QUERY.format(mark="?"), [as_of]).fetchall()
-        except duckdb.CatalogException:
-            raise WarehouseError(missing) from None
-        except duckdb.Error as exc:
-            raise WarehouseError(f"cannot read the invoice lines: {exc}") from None
-        finally:
-            con.close()
-    import psycopg
-
-    with connect_postgres(config) as conn:
-        try:
-            _check_built_as_of(conn.execute(_BUILT_AS_OF_QUERY).fetchone(), as_of)
-            return conn.execute(_EXPORT_QUERY.format(mark="%s"), [as_of]).fetchall()
-        except psycopg.errors.UndefinedTable:
-            raise WarehouseError(missing) from None
-        except psycopg.Error as exc:
-            raise WarehouseError(f"cannot read the invoice lines: {exc}") from None
-
-
-def _check_built_as_of(row: Sequence[Any] | None, as_of: date) -> None:
-    """The marts hold invoices up to the as_of they were built with: exporting a later date
-    would silently leave out the periods that ended in between."""
-    built = row[0] if row else None
-    if built is not None and as_of > built:
-        raise WarehouseError(
-            f"the invoices were built as of {built.isoformat()}: run "
-            f"`valueverse build --as-of {as_of.isoformat()}` before exporting as of that date"
-        )
-
-
-def _sort_key(row: Sequence[Any]) -> tuple[Any, ...]:
-    # subscription_id by code point (Python's str order), period, then the invoice's line order;
-    # adjustment lines (line_order 6) by the period they correct, then the line they change
-    corrected = (row[12] or date.min, row[13] or "", row[14] or 0)
-    return (row[0], row[2], row[10], corrected, row[11] or 0)
-
-
-def _format(row: Sequence[Any]) -> str:
-    (
-        subscription_id,
-        customer_id,
-        period_start,
-        period_end,
-        line_type,
-        metric,
-        quantity,
-        amount,
-        currency,
-        exponent,
-    ) = row[:10]
-    fields: Iterable[str] = (
-        subscription_id,
-        customer_id,
-        period_start.isoformat(),
-        period_end.isoformat(),
-        line_type,
-        metric or "",
-        "" if quantity is None else plain_decimal(Decimal(quantity)),
-        format_amount(Decimal(amount), int(exponent)),
-        currency,
-    )
-    return ",".join(fields)
-
-
-def format_amount(amount: Decimal, exponent: int) -> str:
-    """Exactly `exponent` decimals (`49.00`, `1200`, `0.125`); never `-0.00`."""
-    quantized = amount.quantize(Decimal(1).scaleb(-exponent))
-    if quantized == 0:
-        quantized = abs(quantized)
-    return format(quantized, "f")

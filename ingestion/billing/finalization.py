@@ -1,4 +1,4 @@
-"""Invoice finalization (billing-semantics.md section 8): `valueverse invoices finalize`.
+"""Invoice finalization (dbt/docs/contract.md section 8): `valueverse invoices finalize`.
 
 An invoice whose period ended at least `grace_days` before `as_of` is finalized once: it gets
 the next number of its issuer series and is copied, lines and totals, from the dbt marts into
@@ -26,8 +26,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ingestion.billing.export import format_amount
 from ingestion.billing.invoice_store import ensure_store
-from ingestion.warehouse import WarehouseConfig, WarehouseError, connect_duckdb, connect_postgres
+from ingestion.warehouse import Session, UsageError, WarehouseConfig, transaction
 
 DEFAULT_SERIES = "VV"
 DEFAULT_GRACE_DAYS = 3
@@ -46,8 +47,6 @@ class FinalizedInvoice:
 
     def total_text(self) -> str:
         """The total with exactly the currency's decimals, as invoices print it."""
-        from ingestion.billing.dbt_runner import format_amount
-
         return f"{format_amount(self.total, self.currency_exponent)} {self.currency}"
 
 
@@ -82,12 +81,12 @@ class _Candidate:
 _CANDIDATES = """
 SELECT invoice_id, subscription_id, period_start, period_end, total, currency, currency_exponent
 FROM marts.invoices
-WHERE status <> 'finalized' AND period_end <= {p}
+WHERE status <> 'finalized' AND period_end <= %s
   AND invoice_id NOT IN (SELECT invoice_id FROM billing.finalized_invoices)
 """
 _LINE_SUMS = """
 SELECT invoice_id, sum(amount) FROM marts.invoice_lines
-WHERE period_end <= {p} AND invoice_status <> 'finalized' GROUP BY invoice_id
+WHERE period_end <= %s AND invoice_status <> 'finalized' GROUP BY invoice_id
 """
 _INVOICE_COLUMNS = (
     "invoice_id, subscription_id, customer_id, plan_code, period_start, period_end, active_days,"
@@ -117,21 +116,20 @@ def finalize(
 ) -> FinalizeResult:
     """Finalize every invoice whose period ended on or before `as_of - grace_days`."""
     if grace_days < 0:
-        raise WarehouseError(f"grace days must be 0 or more, got {grace_days}")
+        raise UsageError(f"grace days must be 0 or more, got {grace_days}")
     series = series or os.environ.get("VALUEVERSE_INVOICE_SERIES") or DEFAULT_SERIES
     ensure_store(config)
-    with _Transaction(config) as db:
-        db.lock_store()
+    with transaction(config) as db:
+        _lock_store(db)
         _check_built(db, as_of)
         cutoff = as_of - timedelta(days=grace_days)
-        candidates = [_Candidate(*row) for row in db.fetch(_CANDIDATES, [cutoff])]
+        candidates = [_Candidate(*row) for row in db.rows(_CANDIDATES, [cutoff])]
         result = FinalizeResult()
         result.already_finalized = int(
-            db.fetch(
-                "SELECT count(*) FROM billing.finalized_invoices WHERE period_end <= {p}", [cutoff]
-            )[0][0]
-        )
-        sums = {row[0]: Decimal(row[1]) for row in db.fetch(_LINE_SUMS, [cutoff])}
+            db.value("SELECT count(*) FROM billing.finalized_invoices WHERE period_end <= %s",
+                     [cutoff])
+        )  # fmt: skip
+        sums = {row[0]: Decimal(row[1]) for row in db.rows(_LINE_SUMS, [cutoff])}
         failures, result.quality_run = _quality_failures(db)
         eligible = []
         for invoice in candidates:
@@ -150,14 +148,15 @@ def finalize(
                 eligible.append(invoice)
         # numbers follow the order invoices were due: period end, then subscription (code point)
         eligible.sort(key=lambda i: (i.period_end, i.subscription_id, i.period_start))
-        last = db.fetch(
+        last = db.value(
             "SELECT coalesce(max(sequence_number), 0) FROM billing.finalized_invoices"
-            " WHERE series = {p}",
+            " WHERE series = %s",
             [series],
-        )[0][0]
+        )
         numbered = [(inv, int(last) + n) for n, inv in enumerate(eligible, start=1)]
         if numbered:
-            db.insert_batch(
+            _insert_batch(
+                db,
                 [(inv.invoice_id, f"{series}-{seq:06d}", seq) for inv, seq in numbered],
                 series,
                 as_of,
@@ -196,115 +195,61 @@ def _blocking_reasons(
     return reasons
 
 
-def _quality_failures(db: _Transaction) -> tuple[list[Sequence[Any]], str | None]:
-    present = db.fetch(
+def _quality_failures(db: Session) -> tuple[list[Sequence[Any]], str | None]:
+    present = db.value(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'quality'"
-        " AND table_name IN ('runs', 'expectation_results')",
-        [],
-    )[0][0]
+        " AND table_name IN ('runs', 'expectation_results')"
+    )
     if present != 2:
         return [], None
-    latest = db.fetch(
-        "SELECT run_id FROM quality.runs ORDER BY run_at DESC, run_id DESC LIMIT 1", []
-    )
-    if not latest:
+    latest = db.one("SELECT run_id FROM quality.runs ORDER BY run_at DESC, run_id DESC LIMIT 1")
+    if latest is None:
         return [], None
-    return list(db.fetch(_QUALITY_FAILURES, [])), str(latest[0][0])
+    return list(db.rows(_QUALITY_FAILURES)), str(latest[0])
 
 
-def _check_built(db: _Transaction, as_of: date) -> None:
+def _check_built(db: Session, as_of: date) -> None:
     try:
-        row = db.fetch("SELECT max(as_of) FROM marts.subscription_periods", [])
-        db.fetch("SELECT adjustment_amount FROM marts.invoices LIMIT 1", [])
+        built = db.value("SELECT max(as_of) FROM marts.subscription_periods")
+        db.rows("SELECT adjustment_amount FROM marts.invoices LIMIT 1")
     except Exception as exc:  # a missing table or column: the marts were never built (or old)
-        db.recover()
-        raise WarehouseError(
+        raise UsageError(
             "there are no invoices to finalize yet: run `valueverse build` first"
         ) from exc
-    built = row[0][0] if row else None
     if built is None or built < as_of:
-        raise WarehouseError(
+        raise UsageError(
             f"the invoices were built as of {built}: run `valueverse build --as-of "
             f"{as_of.isoformat()}` before finalizing as of that date"
         )
 
 
-class _Transaction:
-    """One warehouse transaction with `{p}` placeholders for either backend."""
+def _lock_store(db: Session) -> None:
+    # one finalizer at a time; readers of the store are not blocked
+    if db.kind == "postgres":
+        db.execute("LOCK TABLE billing.finalized_invoices IN SHARE ROW EXCLUSIVE MODE")
 
-    def __init__(self, config: WarehouseConfig) -> None:
-        self.kind = config.kind
-        self.config = config
-        self.con: Any = None
 
-    def __enter__(self) -> _Transaction:
-        if self.kind == "duckdb":
-            self.con = connect_duckdb(self.config)
-            self.con.execute("BEGIN TRANSACTION")
-        else:
-            self.con = connect_postgres(self.config)  # psycopg opens a transaction itself
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        try:
-            if exc_type is None:
-                self.con.commit()
-            else:
-                self.con.rollback()
-        finally:
-            self.con.close()
-
-    def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
-        mark = "?" if self.kind == "duckdb" else "%s"
-        return list(self.con.execute(sql.format(p=mark), list(params)).fetchall())
-
-    def recover(self) -> None:
-        """After a failed statement: PostgreSQL needs a rollback before the next one."""
-        self.con.rollback()
-        if self.kind == "duckdb":
-            self.con.execute("BEGIN TRANSACTION")
-
-    def lock_store(self) -> None:
-        # one finalizer at a time; readers of the store are not blocked
-        if self.kind == "postgres":
-            self.con.execute("LOCK TABLE billing.finalized_invoices IN SHARE ROW EXCLUSIVE MODE")
-
-    def insert_batch(self, rows: list[tuple[str, str, int]], series: str, as_of: date) -> None:
-        """Copy the chosen invoices and their lines from the marts into the store."""
-        mark = "?" if self.kind == "duckdb" else "%s"
-        self.con.execute(
-            "CREATE TEMP TABLE finalize_batch (invoice_id VARCHAR, invoice_number VARCHAR,"
-            " sequence_number BIGINT)" + (" ON COMMIT DROP" if self.kind == "postgres" else "")
-        )
-        if self.kind == "duckdb":
-            import pyarrow as pa
-
-            batch = pa.table({
-                "invoice_id": [r[0] for r in rows],
-                "invoice_number": [r[1] for r in rows],
-                "sequence_number": pa.array([r[2] for r in rows], pa.int64()),
-            })  # fmt: skip
-            self.con.register("finalize_rows", batch)
-            self.con.execute("INSERT INTO finalize_batch SELECT * FROM finalize_rows")
-            self.con.unregister("finalize_rows")
-        else:
-            with self.con.cursor() as cur:
-                cur.executemany(f"INSERT INTO finalize_batch VALUES ({mark}, {mark}, {mark})", rows)
-        now = datetime.now(UTC).replace(tzinfo=None)
-        invoice_columns = ", ".join(f"i.{c.strip()}" for c in _INVOICE_COLUMNS.split(","))
-        self.con.execute(
-            f"INSERT INTO billing.finalized_invoices ({_INVOICE_COLUMNS}, invoice_number, series,"
-            " sequence_number, catalog_version, finalized_as_of, finalized_at)"
-            f" SELECT {invoice_columns}, b.invoice_number, {mark}, b.sequence_number,"
-            " (SELECT max(catalog_version) FROM raw.catalog_versions),"
-            f" {mark}, {mark}"
-            " FROM marts.invoices AS i JOIN finalize_batch AS b ON b.invoice_id = i.invoice_id",
-            [series, as_of, now],
-        )
-        line_columns = ", ".join(f"l.{c.strip()}" for c in _LINE_COLUMNS.split(","))
-        self.con.execute(
-            f"INSERT INTO billing.finalized_invoice_lines ({_LINE_COLUMNS})"
-            f" SELECT {line_columns} FROM marts.invoice_lines AS l"
-            " JOIN finalize_batch AS b ON b.invoice_id = l.invoice_id"
-        )
-        self.con.execute("DROP TABLE IF EXISTS finalize_batch")
+def _insert_batch(db: Session, rows: list[tuple[str, str, int]], series: str, as_of: date) -> None:
+    """Copy the chosen invoices and their lines from the marts into the store."""
+    db.execute(
+        "CREATE TEMP TABLE finalize_batch (invoice_id VARCHAR, invoice_number VARCHAR,"
+        " sequence_number BIGINT)" + (" ON COMMIT DROP" if db.kind == "postgres" else "")
+    )
+    db.append("finalize_batch", ("invoice_id", "invoice_number", "sequence_number"), rows)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    invoice_columns = ", ".join(f"i.{c.strip()}" for c in _INVOICE_COLUMNS.split(","))
+    db.execute(
+        f"INSERT INTO billing.finalized_invoices ({_INVOICE_COLUMNS}, invoice_number, series,"
+        " sequence_number, catalog_version, finalized_as_of, finalized_at)"
+        f" SELECT {invoice_columns}, b.invoice_number, %s, b.sequence_number,"
+        " (SELECT max(catalog_version) FROM raw.catalog_versions), %s, %s"
+        " FROM marts.invoices AS i JOIN finalize_batch AS b ON b.invoice_id = i.invoice_id",
+        [series, as_of, now],
+    )
+    line_columns = ", ".join(f"l.{c.strip()}" for c in _LINE_COLUMNS.split(","))
+    db.execute(
+        f"INSERT INTO billing.finalized_invoice_lines ({_LINE_COLUMNS})"
+        f" SELECT {line_columns} FROM marts.invoice_lines AS l"
+        " JOIN finalize_batch AS b ON b.invoice_id = l.invoice_id"
+    )
+    db.execute("DROP TABLE IF EXISTS finalize_batch")

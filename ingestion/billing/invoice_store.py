@@ -2,7 +2,7 @@
 
 Finalization (ingestion/billing/finalization.py) copies an invoice and its lines here once, with a
 number; the dbt marts read them back (dbt/models/staging/billing) so that a finalized invoice
-shows exactly what was issued, whatever lands or changes afterwards (billing-semantics.md
+shows exactly what was issued, whatever lands or changes afterwards (dbt/docs/contract.md
 section 8). Python owns these tables, not dbt: a `dbt --full-refresh` must never be able to
 drop or rewrite issued invoices.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ingestion.warehouse import WarehouseConfig, connect_duckdb, connect_postgres
+from ingestion.warehouse import WarehouseConfig, connect, transaction
 
 STORE_TABLES = ("finalized_invoices", "finalized_invoice_lines")
 
@@ -118,16 +118,13 @@ def ensure_guarded(
     trigger can collide), and skipped when every guarded table already has its two triggers and
     every view exists, so a build does not take table locks it does not need."""
     if config.kind == "duckdb":
-        con = connect_duckdb(config)
-        try:
+        with connect(config) as db:
             for statement in duckdb_ddl:
-                con.execute(statement)
-        finally:
-            con.close()
+                db.script(statement)
         return
-    with connect_postgres(config) as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('valueverse.billing_store'))")
-        row = conn.execute(
+    with transaction(config) as db:
+        db.execute("SELECT pg_advisory_xact_lock(hashtext('valueverse.billing_store'))")
+        row = db.one(
             "SELECT (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
             "        JOIN pg_namespace n ON n.oid = c.relnamespace"
             "        WHERE n.nspname = 'billing' AND NOT t.tgisinternal"
@@ -135,10 +132,10 @@ def ensure_guarded(
             " (SELECT count(*) FROM information_schema.views"
             "  WHERE table_schema = 'billing' AND table_name = ANY(%s))",
             [list(tables), list(views)],
-        ).fetchone()
+        )
         if row and row[0] == 2 * len(tables) and row[1] == len(views):
             return
-        conn.execute(postgres_ddl)
+        db.script(postgres_ddl)
 
 
 def ensure_store(config: WarehouseConfig) -> None:

@@ -1,6 +1,6 @@
 """`valueverse catalog load`: validate a catalog YAML and append it as a new version.
 
-billing-semantics.md section 2 is the contract. Validation is all-or-nothing
+dbt/docs/contract.md section 2 is the contract. Validation is all-or-nothing
 and reports every problem at once (one per line, each naming the file, line
 and item), because a catalog is edited by hand and a fix-one-rerun loop is
 slow. The rows written are exactly the raw.catalog_* tables of

@@ -1,6 +1,6 @@
 """Catalog half of the sample-data generator: metrics, plans, customers, subscriptions.
 
-Builds a realistic catalog (billing-semantics.md section 2) from a `random.Random`, so
+Builds a realistic catalog (dbt/docs/contract.md section 2) from a `random.Random`, so
 the same seed gives the same catalog. Every rule of section 2 holds by construction:
 plan currency = customer currency, no overlapping subscriptions of one customer, ends
 after starts, strictly increasing tiers with a last `up_to: null`, no negative prices.

@@ -24,7 +24,7 @@ from ingestion.warehouse import WarehouseConfig
 
 
 def run_demo(config: WarehouseConfig, data_dir: Path, events: int, seed: int) -> int:
-    from ingestion.billing.dbt_runner import export_invoices
+    from ingestion.billing.export import export_invoices
     from ingestion.billing.finalization import DEFAULT_GRACE_DAYS, finalize
     from ingestion.catalog.loader import load_catalog
     from ingestion.demo.generator import generate, sample_as_of
@@ -139,18 +139,11 @@ def _demo_cards(config: WarehouseConfig) -> list[tuple[str, str]]:
     """Every 50th customer (by id) declines at charge; one needs 3-D Secure. Few on purpose:
     localstripe cannot name the PaymentIntent of a decline, so each costs a scan of all of
     them (real Stripe names it in the error)."""
-    from ingestion.warehouse import connect_duckdb, connect_postgres
+    from ingestion.warehouse import connect
 
-    sql = "SELECT DISTINCT customer_id FROM marts.invoices ORDER BY customer_id"
-    if config.kind == "duckdb":
-        con = connect_duckdb(config)
-        try:
-            customers = [row[0] for row in con.execute(sql).fetchall()]
-        finally:
-            con.close()
-    else:
-        with connect_postgres(config) as conn:
-            customers = [row[0] for row in conn.execute(sql).fetchall()]
+    with connect(config) as db:
+        customers = [row[0] for row in db.rows("SELECT DISTINCT customer_id FROM marts.invoices"
+                                               " ORDER BY customer_id")]  # fmt: skip
     cards = [(c, "4000000000000341") for c in customers[7::50]]
     return cards + [(c, "4000002500003155") for c in customers[3:4]]
 

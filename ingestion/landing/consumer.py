@@ -55,7 +55,7 @@ from ingestion.landing.dlq import DeadLetterError, DeadLetters
 from ingestion.landing.fastlane import Lines
 from ingestion.landing.sinks import backends
 from ingestion.landing.sinks.contract import Counts, Encoder, EventSink, PreparedBatch
-from ingestion.warehouse import WarehouseConfig, WarehouseError
+from ingestion.warehouse import ConfigError, WarehouseConfig, WarehouseError
 
 log = logging.getLogger("valueverse.ingest")
 # librdkafka's own log lines go through this logger (JSON, not raw stderr lines)
@@ -92,7 +92,7 @@ class KafkaSettings:
     def from_env(cls, bootstrap: str | None = None, **overrides: Any) -> KafkaSettings:
         servers = bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
         if not servers:
-            raise WarehouseError("KAFKA_BOOTSTRAP_SERVERS is not set (host:port of the brokers)")
+            raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is not set (host:port of the brokers)")
         extra: dict[str, Any] = {}
         for key in ("session.timeout.ms", "heartbeat.interval.ms"):
             env = "VALUEVERSE_KAFKA_" + key.replace(".", "_").upper()

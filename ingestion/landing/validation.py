@@ -1,4 +1,4 @@
-"""Usage-event model and validation: the rules of billing-semantics.md section 1.
+"""Usage-event model and validation: the rules of dbt/docs/contract.md section 1.
 
 Pure functions, no I/O. Every landing path (file load, Kafka consumer) calls
 `validate` on the raw bytes of one message, so a rule lives in exactly one place.

@@ -83,9 +83,9 @@ def record_state(
         "decline_code": result.decline_code, "decline_message": result.decline_message,
         "source": source, "recorded_at": now,
     })  # fmt: skip
-    first = db.fetch(
+    first = db.rows(
         "SELECT min(recorded_at) FROM billing.payment_attempts"
-        " WHERE invoice_id = {p} AND status = {p}",
+        " WHERE invoice_id = %s AND status = %s",
         [attempt.invoice_id, FAILED],
     )
     detail = " ".join(filter(None, [result.decline_code, result.decline_message])) or None
@@ -100,7 +100,7 @@ def record_state(
 
 def open_attempts(db: PaymentsDb) -> list[tuple[Attempt, int, str, str | None]]:
     """Attempts whose newest state is not final: (attempt, its state_no, status, intent id)."""
-    rows = db.fetch(
+    rows = db.rows(
         f"SELECT {ATTEMPT_COLUMNS}, state_no, status, stripe_payment_intent_id"
         " FROM billing.payment_attempt_latest"
         " WHERE status IN ('pending', 'unknown', 'requires_action')"
@@ -117,9 +117,9 @@ def ensure_customer(
     The mapping is looked up in the warehouse, then in Stripe by metadata (a crash after
     creating the customer but before storing it must not create a second one), and only then
     created. Raises PaymentMethodDeclined when the card is refused at attach time."""
-    stored = db.fetch(
+    stored = db.rows(
         "SELECT stripe_customer_id, payment_method_id, payment_method_spec"
-        " FROM billing.stripe_customers WHERE customer_id = {p} ORDER BY recorded_at",
+        " FROM billing.stripe_customers WHERE customer_id = %s ORDER BY recorded_at",
         [customer_id],
     )
     for customer_ref, method_ref, stored_spec in stored:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ingestion.billing.payments_store import ensure_payments_store
 from ingestion.payments.gateway import SUCCEEDED, PaymentGateway
-from ingestion.payments.store import PaymentsDb, ensure_payments_store
+from ingestion.payments.store import PaymentsDb
 from ingestion.warehouse import WarehouseConfig
 
 _WAREHOUSE = """
@@ -31,8 +32,8 @@ def audit_against_stripe(config: WarehouseConfig, gateway: PaymentGateway) -> li
     """Every difference between Stripe and the warehouse, for invoices with attempts."""
     ensure_payments_store(config)
     with PaymentsDb(config) as db:
-        invoices = db.fetch(_WAREHOUSE)
-        known = {str(r[0]) for r in db.fetch(
+        invoices = db.rows(_WAREHOUSE)
+        known = {str(r[0]) for r in db.rows(
             "SELECT DISTINCT stripe_payment_intent_id FROM billing.payment_attempts"
             " WHERE stripe_payment_intent_id IS NOT NULL")}  # fmt: skip
     problems = []

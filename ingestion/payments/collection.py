@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from ingestion.billing.payments_store import ensure_payments_store
 from ingestion.payments import dunning
 from ingestion.payments.attempts import Attempt, ensure_customer, record_pending, record_state
 from ingestion.payments.gateway import (
@@ -34,8 +35,8 @@ from ingestion.payments.gateway import (
 )
 from ingestion.payments.reconcile import ReconcileCounts, reconcile
 from ingestion.payments.settings import PaymentSettings, SettingsError, minor_units
-from ingestion.payments.store import PaymentsDb, ensure_payments_store
-from ingestion.warehouse import WarehouseConfig, WarehouseError
+from ingestion.payments.store import PaymentsDb
+from ingestion.warehouse import WarehouseBusy, WarehouseConfig
 
 log = logging.getLogger(__name__)
 CRASH_ENV = "VALUEVERSE_PAYMENTS_CRASH_AFTER_STRIPE"
@@ -115,14 +116,14 @@ def collect(
     result = CollectResult()
     with PaymentsDb(config) as db:
         if not db.try_lock():
-            raise WarehouseError("another payment collection is running on this warehouse")
+            raise WarehouseBusy("another payment collection is running on this warehouse")
         result.reconcile = reconcile(db, gateway, settings, clock, after_stripe=_crash_if_asked)
         result.nothing_due = int(
-            db.fetch("SELECT count(*) FROM billing.finalized_invoices WHERE total <= 0")[0][0]
+            db.value("SELECT count(*) FROM billing.finalized_invoices WHERE total <= 0")
         )
         if not result.reconcile.unreachable:
             _charge_due(db, gateway, settings, clock, result, first_attempts, retries)
-        result.statuses = {str(k): int(v) for k, v in db.fetch(_STATUS_COUNTS)}
+        result.statuses = {str(k): int(v) for k, v in db.rows(_STATUS_COUNTS)}
     return result
 
 
@@ -135,7 +136,7 @@ def _charge_due(
     first_attempts: bool,
     retries: bool,
 ) -> None:
-    for row in db.fetch(_CANDIDATES):
+    for row in db.rows(_CANDIDATES):
         invoice_id, number, customer_id, total, currency, exponent, status, last, first = row
         step = dunning.plan(status, int(last), first, settings.schedule_days, now)
         if step.kind == dunning.UNCOLLECTIBLE:

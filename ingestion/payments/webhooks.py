@@ -70,10 +70,10 @@ def apply_event(
     if charge is None or "invoice_id" not in charge.metadata:
         return False
     attempt_id = f"{charge.metadata['invoice_id']}#{charge.metadata.get('attempt_no', '')}"
-    found = db.fetch(
+    found = db.rows(
         "SELECT invoice_id, invoice_number, customer_id, attempt_no, idempotency_key,"
         " amount_minor, currency, currency_exponent, state_no, status, stripe_payment_intent_id"
-        " FROM billing.payment_attempt_latest WHERE attempt_id = {p}",
+        " FROM billing.payment_attempt_latest WHERE attempt_id = %s",
         [attempt_id],
     )
     if not found:

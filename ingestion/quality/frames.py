@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from ingestion.warehouse import WarehouseConfig, connect_duckdb, connect_postgres
+from ingestion.warehouse import Session, WarehouseConfig, connect
 
 
 def to_decimal(value: Any) -> Decimal | None:
@@ -47,36 +47,31 @@ def to_date(value: Any) -> date | None:
 
 @dataclass
 class Reader:
-    """One open warehouse connection; `kind` is "duckdb" or "postgres"."""
+    """One open warehouse session; `kind` is "duckdb" or "postgres"."""
 
-    kind: str
-    conn: Any
+    db: Session
+
+    @property
+    def kind(self) -> str:
+        return self.db.kind
 
     def table_columns(self, schema: str, table: str) -> list[str]:
         """Columns of schema.table in order; empty when the table does not exist."""
-        sql = (
+        rows = self.db.rows(
             "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position"
+            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            [schema, table],
         )
-        if self.kind == "duckdb":
-            rows = self.conn.execute(sql.replace("%s", "?"), [schema, table]).fetchall()
-        else:
-            rows = self.conn.execute(sql, [schema, table]).fetchall()
         return [str(r[0]) for r in rows]
 
     def scalar(self, sql: str) -> Any:
-        return self.conn.execute(sql).fetchone()[0]
+        return self.db.value(sql)
 
     def frame(
         self, sql: str, decimals: Iterable[str] = (), dates: Iterable[str] = ()
     ) -> pd.DataFrame:
         """Rows of `sql`; `decimals` columns (selected as text) become Decimal, `dates` date."""
-        if self.kind == "duckdb":
-            df = self.conn.execute(sql).df()
-        else:
-            cur = self.conn.execute(sql)
-            names = [d.name for d in cur.description or []]
-            df = pd.DataFrame(cur.fetchall(), columns=names)
+        df = self.db.frame(sql, columnar=True)
         for col in decimals:
             if col in df.columns:
                 df[col] = pd.Series([to_decimal(v) for v in df[col]], dtype=object)
@@ -89,14 +84,8 @@ class Reader:
 @contextmanager
 def open_reader(config: WarehouseConfig) -> Iterator[Reader]:
     """A read connection, closed on exit (DuckDB allows one writer process at a time)."""
-    if config.kind == "duckdb":
-        conn = connect_duckdb(config)
-    else:
-        conn = connect_postgres(config, autocommit=True)
-    try:
-        yield Reader(config.kind, conn)
-    finally:
-        conn.close()
+    with connect(config) as db:
+        yield Reader(db)
 
 
 def select_list(

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from ingestion.quality.checks import ResultRow
-from ingestion.warehouse import WarehouseConfig, connect_duckdb, connect_postgres
+from ingestion.warehouse import WarehouseConfig, transaction
 
 DDL = [
     "CREATE SCHEMA IF NOT EXISTS quality",
@@ -44,11 +44,11 @@ DDL = [
 INSERT_RESULT = (
     "INSERT INTO quality.expectation_results (run_id, run_at, as_of, suite, expectation, "
     "column_name, critical, success, observed, scope_start, scope_end) "
-    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 INSERT_RUN = (
     "INSERT INTO quality.runs (run_id, run_at, as_of, success, critical_failures, docs_index) "
-    "VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
+    "VALUES (%s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -68,23 +68,9 @@ def write_results(
         for r in rows
     ]  # fmt: skip
     run = (run_id, run_at, as_of, critical_failures == 0, critical_failures, str(docs_index))
-    if config.kind == "duckdb":
-        con = connect_duckdb(config)
-        try:
-            con.execute("BEGIN TRANSACTION")
-            for statement in DDL:
-                con.execute(statement)
-            if params:
-                con.executemany(INSERT_RESULT.format(p="?"), params)
-            con.execute(INSERT_RUN.format(p="?"), run)
-            con.execute("COMMIT")
-        finally:
-            con.close()
-        return
-    with connect_postgres(config) as conn:  # commits on clean exit
+    with transaction(config) as db:
         for statement in DDL:
-            conn.execute(statement)
-        with conn.cursor() as cur:
-            if params:
-                cur.executemany(INSERT_RESULT.format(p="%s"), params)
-            cur.execute(INSERT_RUN.format(p="%s"), run)
+            db.execute(statement)
+        if params:
+            db.executemany(INSERT_RESULT, params)
+        db.execute(INSERT_RUN, run)

@@ -155,11 +155,11 @@ def _volume(reader: Reader, as_of: date, thresholds: Thresholds) -> Check:
     """Events of the day before as_of against the mean of the 7 days before that."""
     last_day = as_of - timedelta(days=1)
     first = last_day - timedelta(days=7)
-    rows = reader.conn.execute(
+    rows = reader.db.rows(
         "SELECT CAST(event_ts AS DATE) AS d, COUNT(*) FROM raw.events "
-        f"WHERE event_ts >= CAST('{first}' AS DATE) AND event_ts < CAST('{as_of}' AS DATE) "
-        "GROUP BY 1"
-    ).fetchall()
+        "WHERE event_ts >= CAST(%s AS DATE) AND event_ts < CAST(%s AS DATE) GROUP BY 1",
+        [str(first), str(as_of)],
+    )
     counts = {str(d)[:10]: int(n) for d, n in rows}
     last = counts.get(str(last_day), 0)
     mean = sum(n for d, n in counts.items() if d != str(last_day)) / 7
@@ -175,10 +175,11 @@ def _volume(reader: Reader, as_of: date, thresholds: Thresholds) -> Check:
 
 def _rates(reader: Reader, thresholds: Thresholds) -> Check:
     """Duplicate, conflict and reject shares of everything that reached landing."""
-    row = reader.conn.execute(
+    row = reader.db.one(
         "SELECT COALESCE(SUM(accepted), 0), COALESCE(SUM(duplicates), 0), "
         "COALESCE(SUM(conflicts), 0), COALESCE(SUM(rejected), 0) FROM raw.ingest_batches"
-    ).fetchone()
+    )
+    assert row is not None  # an aggregate always returns one row
     accepted, duplicates, conflicts, rejected = (int(v) for v in row)
     seen = max(accepted + duplicates + conflicts + rejected, 1)
     frame = pd.DataFrame(

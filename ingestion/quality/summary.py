@@ -12,7 +12,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from ingestion.warehouse import WarehouseConfig, WarehouseError
+from ingestion.warehouse import ValueVerseError, WarehouseConfig
 
 
 def run_and_summarize(
@@ -24,7 +24,7 @@ def run_and_summarize(
 
     try:
         report, counts = run_quality_detailed(config, as_of, docs_dir)
-    except (QualityError, WarehouseError) as exc:
+    except (QualityError, ValueVerseError) as exc:
         raise error(str(exc)) from None
     except Exception as exc:  # GE or driver failure: one readable line, not a traceback
         raise error(f"quality run failed: {type(exc).__name__}: {exc}") from None

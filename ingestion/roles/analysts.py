@@ -14,7 +14,7 @@ import re
 
 from psycopg import sql
 
-from ingestion.warehouse import WarehouseConfig, WarehouseError, connect_postgres
+from ingestion.warehouse import UsageError, WarehouseConfig, connect_postgres
 
 MARTS_SCHEMA = "marts"
 _ROLE_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -26,12 +26,12 @@ def grant_analyst_role(config: WarehouseConfig, role: str, password: str | None)
     Idempotent: running it again re-applies the same grants.
     """
     if config.kind != "postgres":
-        raise WarehouseError(
+        raise UsageError(
             "analyst roles are a PostgreSQL feature; on DuckDB share a read-only copy "
             "of the file (duckdb -readonly) instead"
         )
     if not _ROLE_RE.fullmatch(role):
-        raise WarehouseError(f"role name {role!r} must match [a-z_][a-z0-9_]{{0,62}}")
+        raise UsageError(f"role name {role!r} must match [a-z_][a-z0-9_]{{0,62}}")
     ident = sql.Identifier(role)
     schema = sql.Identifier(MARTS_SCHEMA)
     done = []

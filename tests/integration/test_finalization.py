@@ -1,4 +1,4 @@
-"""Finalization and late usage (billing-semantics.md section 8) through the CLI, on both backends.
+"""Finalization and late usage (dbt/docs/contract.md section 8) through the CLI, on both backends.
 
 One story per backend, on the catalog of tests/scenarios/16_late_usage_adjustments (expected
 figures computed by hand from the spec, see that scenario.yml):

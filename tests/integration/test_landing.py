@@ -1,6 +1,6 @@
 """`valueverse events load` end to end, on a real DuckDB file and a real PostgreSQL database.
 
-What is checked (billing-semantics.md section 1, cli.md):
+What is checked (dbt/docs/contract.md section 1, cli.md):
 - every conformance scenario prints exactly its `expect` counts, and a reload adds
   only duplicates (tables unchanged);
 - rejects keep their raw bytes, rule, detail and `file:<abs path>:<line>` origin;

@@ -15,7 +15,7 @@ test_rating_cli and test_rating_incremental):
 
 and got.csv must equal expected_invoice_lines.csv byte for byte.
 
-Scenarios of contract v1.1 (finalization and late usage, billing-semantics.md section 8) add
+Scenarios of contract v1.1 (finalization and late usage, dbt/docs/contract.md section 8) add
 two keys to scenario.yml, and run these steps between `events load` and the final build:
 
     finalize: {as_of: D, grace_days: G, expect: {finalized: N, blocked: 0, already_finalized: 0}}

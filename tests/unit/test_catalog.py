@@ -1,4 +1,4 @@
-"""Catalog validation (billing-semantics.md section 2): every load-time error names its item.
+"""Catalog validation (dbt/docs/contract.md section 2): every load-time error names its item.
 
 Each test starts from one small valid catalog and breaks one thing, so a
 failure points at exactly one rule.

@@ -1,4 +1,4 @@
-"""Unit tests for the usage-event validator (billing-semantics.md section 1).
+"""Unit tests for the usage-event validator (dbt/docs/contract.md section 1).
 
 Every case asserts a concrete outcome: an accepted event with its exact normalized
 value, or a reject with its exact rule code. Where the code and the spec disagree,

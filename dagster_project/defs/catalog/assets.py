@@ -12,8 +12,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project.lib.warehouse import WAREHOUSE_POOL, WarehouseResource, fetch_all, table_exists
-from ingestion.warehouse import WarehouseConfig
+from dagster_project.lib.warehouse import WAREHOUSE_POOL, WarehouseResource, table_exists
+from ingestion.warehouse import WarehouseConfig, fetch
 
 _TABLES = (
     "catalog_metrics",
@@ -31,14 +31,14 @@ def current_catalog(config: WarehouseConfig) -> tuple[int | None, dict[str, int]
     """The newest catalog version and its row counts per table (None, {} before any load)."""
     if not table_exists(config, "raw", "catalog_versions"):
         return None, {}
-    version = fetch_all(config, "SELECT max(catalog_version) FROM raw.catalog_versions")[0][0]
+    version = fetch(config, "SELECT max(catalog_version) FROM raw.catalog_versions")[0][0]
     if version is None:
         return None, {}
     counts_sql = " UNION ALL ".join(
-        f"SELECT '{table}', count(*) FROM raw.{table} WHERE catalog_version = ?"
+        f"SELECT '{table}', count(*) FROM raw.{table} WHERE catalog_version = %s"
         for table in _TABLES
     )
-    rows = fetch_all(config, counts_sql, [version] * len(_TABLES))
+    rows = fetch(config, counts_sql, [version] * len(_TABLES))
     return int(version), {str(name): int(count) for name, count in rows}
 
 

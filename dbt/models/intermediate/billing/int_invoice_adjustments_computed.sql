@@ -1,4 +1,4 @@
--- Late usage on finalized invoices (billing-semantics.md section 8), billed as adjustments.
+-- Late usage on finalized invoices (dbt/docs/contract.md section 8), billed as adjustments.
 --
 -- A finalized invoice never changes. For each one, its lines are computed again from everything
 -- landed now (int_invoice_lines_computed, the "restated" invoice) and compared line by line

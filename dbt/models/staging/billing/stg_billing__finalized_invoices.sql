@@ -1,4 +1,4 @@
--- Finalized invoices as issued (billing-semantics.md section 8): totals frozen at finalization.
+-- Finalized invoices as issued (dbt/docs/contract.md section 8): totals frozen at finalization.
 select
     invoice_id,
     invoice_number,

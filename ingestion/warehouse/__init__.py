@@ -1,0 +1,58 @@
+"""The one warehouse access layer: which warehouse (config.py), how to open it and run SQL on
+it (session.py), and what can go wrong (errors.py).
+
+Every component reads and writes the warehouse through here, with `%s` placeholders on both
+backends and `transaction()` for the write paths. Only the landing sinks use the raw
+connections (`connect_duckdb`, `connect_postgres`) directly: their binary COPY and Arrow
+appends are the hot path.
+"""
+
+from ingestion.warehouse.config import (
+    DEFAULT_DUCKDB_FILE,
+    WarehouseConfig,
+    postgres_params,
+    resolve,
+)
+from ingestion.warehouse.errors import (
+    ConfigError,
+    UsageError,
+    ValueVerseError,
+    WarehouseBusy,
+    WarehouseError,
+    WarehouseMissing,
+)
+from ingestion.warehouse.session import (
+    Session,
+    connect,
+    connect_duckdb,
+    connect_postgres,
+    driver_errors,
+    duckdb_sql,
+    fetch,
+    is_undefined,
+    open_connection,
+    transaction,
+)
+
+__all__ = [
+    "DEFAULT_DUCKDB_FILE",
+    "ConfigError",
+    "Session",
+    "UsageError",
+    "ValueVerseError",
+    "WarehouseBusy",
+    "WarehouseConfig",
+    "WarehouseError",
+    "WarehouseMissing",
+    "connect",
+    "connect_duckdb",
+    "connect_postgres",
+    "driver_errors",
+    "duckdb_sql",
+    "fetch",
+    "is_undefined",
+    "open_connection",
+    "postgres_params",
+    "resolve",
+    "transaction",
+]
