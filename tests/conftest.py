@@ -39,7 +39,7 @@ CLI = str(Path(sys.executable).parent / "valueverse")
 
 KAFKA_MODULES = {"test_kafka_ingest", "test_kafka_faults", "test_dagster_materialize"}
 SLOW_MODULES = {"test_landing_crash", "test_kafka_faults", "test_payments_faults"}
-POSTGRES_FIXTURES = {"pg_url", "scratch_pg"}
+POSTGRES_FIXTURES = {"pg_url", "scratch_pg", "built_pg_url"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -144,6 +144,13 @@ def pg_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url.rsplit("/", 1)[1]
 
 
+@pytest.fixture
+def built_pg_url(pg_template: str) -> Iterator[str]:
+    """URL of a PostgreSQL copy of the session's built, empty warehouse."""
+    with scratch_pg(template=pg_template) as url:
+        yield url
+
+
 @pytest.fixture(params=["duckdb", "postgres"])
 def built_warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each test using this runs once per backend, on its own copy of the session's built,
@@ -153,8 +160,7 @@ def built_warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Itera
         shutil.copy(request.getfixturevalue("duckdb_template"), target)
         yield f"duckdb:///{target}"
     else:
-        with scratch_pg(template=request.getfixturevalue("pg_template")) as url:
-            yield url
+        yield request.getfixturevalue("built_pg_url")
 
 
 @pytest.fixture

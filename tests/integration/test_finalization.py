@@ -94,8 +94,8 @@ def _quality_run(url: str, failing_scope: tuple[date, date] | None, ok: bool) ->
     )
 
 
-def test_finalize_late_usage_story(warehouse_url: str, tmp_path: Path) -> None:
-    url, tmp = warehouse_url, tmp_path
+def test_finalize_late_usage_story(built_warehouse_url: str, tmp_path: Path) -> None:
+    url, tmp = built_warehouse_url, tmp_path
     _ok(url, tmp, "catalog", "load", str(SCENARIO / "catalog.yml"))
     _ok(url, tmp, "events", "load", str(SCENARIO / "events.jsonl"))
 
@@ -168,12 +168,12 @@ def test_finalize_late_usage_story(warehouse_url: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_refuses_changes_to_finalized_invoices(pg_url: str, tmp_path: Path) -> None:
-    _ok(pg_url, tmp_path, "catalog", "load", str(SCENARIO / "catalog.yml"))
-    _ok(pg_url, tmp_path, "events", "load", str(SCENARIO / "events.jsonl"))
-    _ok(pg_url, tmp_path, "build", "--as-of", "2026-02-04")
-    _ok(pg_url, tmp_path, "invoices", "finalize", "--as-of", "2026-02-04")
-    before = query(pg_url, "SELECT * FROM billing.finalized_invoice_lines ORDER BY line_id")
+def test_postgres_refuses_changes_to_finalized_invoices(built_pg_url: str, tmp_path: Path) -> None:
+    _ok(built_pg_url, tmp_path, "catalog", "load", str(SCENARIO / "catalog.yml"))
+    _ok(built_pg_url, tmp_path, "events", "load", str(SCENARIO / "events.jsonl"))
+    _ok(built_pg_url, tmp_path, "build", "--as-of", "2026-02-04")
+    _ok(built_pg_url, tmp_path, "invoices", "finalize", "--as-of", "2026-02-04")
+    before = query(built_pg_url, "SELECT * FROM billing.finalized_invoice_lines ORDER BY line_id")
     assert len(before) == 7
     for statement in (
         "UPDATE billing.finalized_invoice_lines SET amount = 0",
@@ -183,21 +183,27 @@ def test_postgres_refuses_changes_to_finalized_invoices(pg_url: str, tmp_path: P
         "DELETE FROM billing.finalized_invoices",
         "TRUNCATE billing.finalized_invoices CASCADE",
     ):
-        with psycopg.connect(pg_url, autocommit=True) as conn:
+        with psycopg.connect(built_pg_url, autocommit=True) as conn:
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
                 conn.execute(statement)
-    assert query(pg_url, "SELECT * FROM billing.finalized_invoice_lines ORDER BY line_id") == before
+    assert (
+        query(built_pg_url, "SELECT * FROM billing.finalized_invoice_lines ORDER BY line_id")
+        == before
+    )
     # a full rebuild of every model cannot touch the store either
-    _ok(pg_url, tmp_path, "build", "--as-of", "2026-02-04")
-    assert query(pg_url, "SELECT * FROM billing.finalized_invoice_lines ORDER BY line_id") == before
+    _ok(built_pg_url, tmp_path, "build", "--as-of", "2026-02-04")
+    assert (
+        query(built_pg_url, "SELECT * FROM billing.finalized_invoice_lines ORDER BY line_id")
+        == before
+    )
 
 
 @pytest.mark.postgres
-def test_concurrent_finalizers_take_each_number_once(pg_url: str, tmp_path: Path) -> None:
-    _ok(pg_url, tmp_path, "catalog", "load", str(SCENARIO / "catalog.yml"))
-    _ok(pg_url, tmp_path, "events", "load", str(SCENARIO / "events.jsonl"))
-    _ok(pg_url, tmp_path, "build", "--as-of", "2026-03-04")
-    env = {"VALUEVERSE_WAREHOUSE": pg_url, "PATH": str(Path(CLI).parent)}
+def test_concurrent_finalizers_take_each_number_once(built_pg_url: str, tmp_path: Path) -> None:
+    _ok(built_pg_url, tmp_path, "catalog", "load", str(SCENARIO / "catalog.yml"))
+    _ok(built_pg_url, tmp_path, "events", "load", str(SCENARIO / "events.jsonl"))
+    _ok(built_pg_url, tmp_path, "build", "--as-of", "2026-03-04")
+    env = {"VALUEVERSE_WAREHOUSE": built_pg_url, "PATH": str(Path(CLI).parent)}
     procs = [
         subprocess.Popen(
             [CLI, "invoices", "finalize", "--as-of", "2026-03-04"],
@@ -212,7 +218,7 @@ def test_concurrent_finalizers_take_each_number_once(pg_url: str, tmp_path: Path
     assert [proc.returncode for proc in procs] == [0, 0, 0], outputs
     counts = [json.loads(out.strip().splitlines()[-1])["finalized"] for out, _ in outputs]
     assert sorted(counts) == [0, 0, 4]  # one finalizer did the work, the others found it done
-    rows = query(pg_url, "SELECT invoice_number, invoice_id FROM billing.finalized_invoices"
+    rows = query(built_pg_url, "SELECT invoice_number, invoice_id FROM billing.finalized_invoices"
                  " ORDER BY sequence_number")  # fmt: skip
     assert rows == [
         ("VV-000001", "sub_a/2026-01-01"),

@@ -27,9 +27,9 @@ def _ok(url: str, tmp: Path, *args: str):
 
 
 def test_collect_then_finance_marts(
-    warehouse_url: str, tmp_path: Path, stripe_server: LocalStripe, monkeypatch
+    built_warehouse_url: str, tmp_path: Path, stripe_server: LocalStripe, monkeypatch
 ) -> None:
-    url, tmp = warehouse_url, tmp_path
+    url, tmp = built_warehouse_url, tmp_path
     methods = tmp / "payment_methods.yml"
     methods.write_text("cus_b: card:4000000000000341\n")  # cus_b's card is declined
     monkeypatch.setenv("STRIPE_API_KEY", TEST_KEY)

@@ -46,74 +46,99 @@ def export(url: str, tmp_path: Path, as_of: str = AS_OF) -> str:
     return out.read_text()
 
 
-def test_usage_is_rated_incrementally_across_batches(warehouse_url: str, tmp_path: Path) -> None:
+def test_usage_is_rated_incrementally_across_batches(
+    built_warehouse_url: str, tmp_path: Path
+) -> None:
     """Events landed after a build are rated by the next build: same result as one load."""
     lines = (AGGREGATIONS / "events.jsonl").read_text().splitlines(keepends=True)
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
     first.write_text("".join(lines[:6]))
     second.write_text("".join(lines[6:]))
 
-    ok(run_cli(warehouse_url, "catalog", "load", str(AGGREGATIONS / "catalog.yml"), cwd=tmp_path))
-    ok(run_cli(warehouse_url, "events", "load", str(first), cwd=tmp_path))
-    ok(run_cli(warehouse_url, "build", "--as-of", AS_OF, cwd=tmp_path))
-    partial = export(warehouse_url, tmp_path)
+    ok(
+        run_cli(
+            built_warehouse_url, "catalog", "load", str(AGGREGATIONS / "catalog.yml"), cwd=tmp_path
+        )
+    )
+    ok(run_cli(built_warehouse_url, "events", "load", str(first), cwd=tmp_path))
+    ok(run_cli(built_warehouse_url, "build", "--as-of", AS_OF, cwd=tmp_path))
+    partial = export(built_warehouse_url, tmp_path)
     assert "usage,active_users,3,7.50,USD" in partial
     assert "usage,storage_gb,0,0.00,USD" in partial  # nothing landed yet for it
 
-    ok(run_cli(warehouse_url, "events", "load", str(second), cwd=tmp_path))
-    ok(run_cli(warehouse_url, "build", "--as-of", AS_OF, cwd=tmp_path))
+    ok(run_cli(built_warehouse_url, "events", "load", str(second), cwd=tmp_path))
+    ok(run_cli(built_warehouse_url, "build", "--as-of", AS_OF, cwd=tmp_path))
     assert (
-        export(warehouse_url, tmp_path) == (AGGREGATIONS / "expected_invoice_lines.csv").read_text()
+        export(built_warehouse_url, tmp_path)
+        == (AGGREGATIONS / "expected_invoice_lines.csv").read_text()
     )
-    matched = query(warehouse_url, "SELECT count(*) FROM intermediate.int_usage_events_rated")
+    matched = query(built_warehouse_url, "SELECT count(*) FROM intermediate.int_usage_events_rated")
     assert matched == [(16,)]  # 15 (event, charge) pairs and one event (region ap) unbilled
 
 
-def test_new_catalog_version_rerates_every_event(warehouse_url: str, tmp_path: Path) -> None:
-    ok(run_cli(warehouse_url, "catalog", "load", str(AGGREGATIONS / "catalog.yml"), cwd=tmp_path))
-    ok(run_cli(warehouse_url, "events", "load", str(AGGREGATIONS / "events.jsonl"), cwd=tmp_path))
-    ok(run_cli(warehouse_url, "build", "--as-of", AS_OF, cwd=tmp_path))
+def test_new_catalog_version_rerates_every_event(built_warehouse_url: str, tmp_path: Path) -> None:
+    ok(
+        run_cli(
+            built_warehouse_url, "catalog", "load", str(AGGREGATIONS / "catalog.yml"), cwd=tmp_path
+        )
+    )
+    ok(
+        run_cli(
+            built_warehouse_url, "events", "load", str(AGGREGATIONS / "events.jsonl"), cwd=tmp_path
+        )
+    )
+    ok(run_cli(built_warehouse_url, "build", "--as-of", AS_OF, cwd=tmp_path))
 
     changed = tmp_path / "catalog.yml"
     changed.write_text(
         (AGGREGATIONS / "catalog.yml").read_text().replace("region: eu", "region: ap")
     )
-    ok(run_cli(warehouse_url, "catalog", "load", str(changed), cwd=tmp_path))
-    ok(run_cli(warehouse_url, "build", "--as-of", AS_OF, cwd=tmp_path))
-    got = export(warehouse_url, tmp_path)
+    ok(run_cli(built_warehouse_url, "catalog", "load", str(changed), cwd=tmp_path))
+    ok(run_cli(built_warehouse_url, "build", "--as-of", AS_OF, cwd=tmp_path))
+    got = export(built_warehouse_url, tmp_path)
     # charge 4 now bills region ap (5000 s at 0.0001); the eu events become unbilled
     assert "usage,compute_seconds,5000,0.50,USD\n" in got
     assert "usage,compute_seconds,72000,5.76,USD\n" in got
     reasons = query(
-        warehouse_url,
+        built_warehouse_url,
         "SELECT event_id, reason FROM marts.unbilled_usage ORDER BY event_id",
     )
     assert reasons == [("evt_00013", "no_filter_matches"), ("evt_00015", "no_filter_matches")]
 
 
 def test_unbilled_usage_keeps_every_event_no_charge_bills(
-    warehouse_url: str, tmp_path: Path
+    built_warehouse_url: str, tmp_path: Path
 ) -> None:
-    ok(run_cli(warehouse_url, "catalog", "load", str(INGESTION / "catalog.yml"), cwd=tmp_path))
-    ok(run_cli(warehouse_url, "events", "load", str(INGESTION / "events.jsonl"), cwd=tmp_path))
-    ok(run_cli(warehouse_url, "build", "--as-of", AS_OF, cwd=tmp_path))
+    ok(
+        run_cli(
+            built_warehouse_url, "catalog", "load", str(INGESTION / "catalog.yml"), cwd=tmp_path
+        )
+    )
+    ok(
+        run_cli(
+            built_warehouse_url, "events", "load", str(INGESTION / "events.jsonl"), cwd=tmp_path
+        )
+    )
+    ok(run_cli(built_warehouse_url, "build", "--as-of", AS_OF, cwd=tmp_path))
     assert query(
-        warehouse_url, "SELECT event_id, reason FROM marts.unbilled_usage ORDER BY event_id"
+        built_warehouse_url, "SELECT event_id, reason FROM marts.unbilled_usage ORDER BY event_id"
     ) == [("evt_00003", "no_active_subscription"), ("evt_00004", "metric_not_in_plan")]
     # the November period is open on as_of: rated (usage to date), not invoiced
     assert query(
-        warehouse_url,
+        built_warehouse_url,
         "SELECT period_start, period_status, invoice_status FROM marts.subscription_periods"
         " ORDER BY period_start",
     ) == [
         (date(2026, 10, 1), "ended", "draft"),
         (date(2026, 11, 1), "open", None),
     ]
-    assert query(warehouse_url, "SELECT count(*), min(status) FROM marts.invoices") == [
+    assert query(built_warehouse_url, "SELECT count(*), min(status) FROM marts.invoices") == [
         (1, "draft")
     ]
-    ok(run_cli(warehouse_url, "build", "--as-of", "2026-11-04", cwd=tmp_path))  # grace is over
-    assert query(warehouse_url, "SELECT count(*), min(status) FROM marts.invoices") == [
+    ok(
+        run_cli(built_warehouse_url, "build", "--as-of", "2026-11-04", cwd=tmp_path)
+    )  # grace is over
+    assert query(built_warehouse_url, "SELECT count(*), min(status) FROM marts.invoices") == [
         (1, "closed")
     ]
 
