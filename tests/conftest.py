@@ -15,13 +15,16 @@ what a test uses: `postgres` (the PostgreSQL server), `kafka` (a Kafka-protocol 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +45,31 @@ SLOW_MODULES = {"test_landing_crash", "test_kafka_faults", "test_payments_faults
 POSTGRES_FIXTURES = {"pg_url", "scratch_pg", "built_pg_url"}
 
 
+# One id per test run, set by the first process (xdist's controller, which starts the workers
+# afterwards with this environment): names what the run's workers share on the PostgreSQL server.
+RUN_ID = "VALUEVERSE_TEST_RUN"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Per-worker state for parallel runs: dbt's target folder (partial-parse cache and
     manifests) may not be shared by two builds at once."""
+    os.environ.setdefault(RUN_ID, uuid.uuid4().hex[:12])
+    # dbt's debug log file, which no test reads, costs about 8% of each build's time; what a
+    # failing build says still reaches the test through its stderr
+    os.environ.setdefault("DBT_LOG_LEVEL_FILE", "none")
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker:
         os.environ["VALUEVERSE_DBT_TARGET_DIR"] = str(ROOT / "dbt" / "target" / f"pytest-{worker}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The run's first process drops the PostgreSQL template its workers shared (a run
+    without PostgreSQL has none, and may have no server to ask)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    with contextlib.suppress(psycopg.OperationalError):
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{_pg_template_name()}" WITH (FORCE)')
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
@@ -116,32 +138,67 @@ def query(url: str, sql: str) -> list[tuple]:
         return [tuple(r) for r in conn.execute(sql).fetchall()]
 
 
-# A warehouse built once per test session while empty: raw schema, staging views, the seed,
-# and a verified build of this code version (its dbt unit tests passed), which later builds
-# on a copy leave out (dbt/DECISIONLOG.md, "Skipped nodes"). Tests that start by loading a
-# catalog and events copy it instead of paying for that first build again; the first build
-# on an empty warehouse keeps its own tests (test_rating_cli, test_rating_incremental).
+@pytest.fixture(scope="session")
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder that every xdist worker of this run shares (their own temporary folders sit in
+    it), for what is made once per run (once_per_run)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def once_per_run(run_folder: Path, name: str, make: Callable[[Path], None]) -> Path:
+    """run_folder/name, made by `make` (given that empty folder) by the first worker that asks;
+    the others wait on a lock and then use it. A failed attempt is made again by the next."""
+    folder = run_folder / name
+    ready = run_folder / f"{name}.ready"
+    with open(run_folder / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not ready.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            ready.touch()
+    return folder
+
+
+# A warehouse built once per test run while empty: raw schema, staging views, the seed, and
+# a verified build of this code version (its dbt unit tests passed), which later builds on a
+# copy leave out (dbt/DECISIONLOG.md, "Skipped nodes"). Tests that start by loading a catalog
+# and events copy it instead of paying for that first build again; the first build on an
+# empty warehouse keeps its own tests (test_rating_cli, test_rating_incremental).
 TEMPLATE_AS_OF = "2026-01-01"
 
 
 def _build_empty(url: str, cwd: Path) -> None:
-    result = run_cli(url, "build", "--as-of", TEMPLATE_AS_OF, cwd=cwd)
+    result = run_step(url, "build", "--as-of", TEMPLATE_AS_OF, cwd=cwd)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
 @pytest.fixture(scope="session")
-def duckdb_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("template-duckdb")
-    _build_empty(f"duckdb:///{folder}/warehouse.duckdb", folder)
-    return folder / "warehouse.duckdb"
+def duckdb_template(run_folder: Path) -> Path:
+    def make(folder: Path) -> None:
+        _build_empty(f"duckdb:///{folder}/warehouse.duckdb", folder)
+
+    return once_per_run(run_folder, "template-duckdb", make) / "warehouse.duckdb"
+
+
+def _pg_template_name() -> str:
+    return f"vvtemplate_{os.environ[RUN_ID]}"
 
 
 @pytest.fixture(scope="session")
-def pg_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Name of the template database (dropped when the session ends)."""
-    with scratch_pg() as url:
-        _build_empty(url, tmp_path_factory.mktemp("template-postgres"))
-        yield url.rsplit("/", 1)[1]
+def pg_template(run_folder: Path) -> str:
+    """Name of the run's template database (pytest_sessionfinish drops it)."""
+    name = _pg_template_name()
+
+    def make(folder: Path) -> None:
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        _build_empty(f"{PG_SERVER}/{name}", folder)
+
+    once_per_run(run_folder, "template-postgres", make)
+    return name
 
 
 @pytest.fixture
@@ -196,3 +253,37 @@ def run_cli(url: str, *args: str, cwd: Path | None = None, timeout: int = 600) -
         [CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+# Commands that fork worker processes: a test process that has run dbt holds its threads
+# (and DuckDB's), and must not fork; run_step sends these through run_cli.
+_FORKING = {("events", "load"), ("ingest", "run"), ("demo",)}
+
+
+def run_step(url: str, *args: str, cwd: Path | None = None) -> CliResult:
+    """`valueverse ARGS` for a test's steps that need the command's result but not its process
+    boundary (run_cli keeps that for the tests of the command line itself): called as a
+    function in this test process (ingestion.cli.main), with its stdout, stderr and exit code,
+    unless the command forks workers. A build run this way imports dbt and loads its
+    partial-parse state once per worker instead of once per call: about 12 s a build instead
+    of 22 on this machine (tests/bench/RESULTS.md). The process's environment and working
+    folder are restored afterwards."""
+    if any(tuple(args[: len(command)]) == command for command in _FORKING):
+        return run_cli(url, *args, cwd=cwd)
+    from ingestion.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(["--warehouse", url, *args])
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return CliResult(code, out.getvalue(), err.getvalue())

@@ -41,8 +41,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def dashboard_warehouse(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return session_warehouse(tmp_path_factory)
+def dashboard_warehouse(run_folder: Path, duckdb_template: Path) -> str:
+    return session_warehouse(run_folder, duckdb_template)
 
 
 def _free_port() -> int:

@@ -1,4 +1,4 @@
-"""The dashboards' test warehouse, built once per session through the real CLI.
+"""The dashboards' test warehouse, built once per test run by the CLI's commands (run_step).
 
 Scenario data (tests/scenarios/16_late_usage_adjustments: finalized January, late usage billed
 as adjustments; tests/scenarios/02_graduated_tiers: tier math) merged into one catalog, plus a
@@ -20,10 +20,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
-import pytest
 import yaml
 
-from tests.conftest import SCENARIOS, run_cli
+from tests.conftest import SCENARIOS, once_per_run, run_step
 
 LATE = SCENARIOS / "16_late_usage_adjustments"
 TIERS = SCENARIOS / "02_graduated_tiers"
@@ -40,7 +39,7 @@ EUR_PLAN = {
 
 
 def _ok(url: str, cwd: Path, *args: str) -> str:
-    result = run_cli(url, *args, cwd=cwd)
+    result = run_step(url, *args, cwd=cwd)
     assert result.returncode == 0, (args, result.stderr[-3000:])
     return result.stdout
 
@@ -77,13 +76,9 @@ def _quality_run(url: str) -> None:
     )  # fmt: skip
 
 
-def build_warehouse(base: Path, url: str | None = None) -> str:
-    """URL of the built warehouse: a DuckDB file under `base` (built once, reused afterwards),
-    or the empty PostgreSQL database `url`."""
-    if url is None:
-        url = f"duckdb://{base / 'warehouse.duckdb'}"
-        if (base / "ready").exists():
-            return url
+def build_warehouse(base: Path, url: str) -> str:
+    """Build the dashboards' data into the warehouse at `url` (a copy of the session's built,
+    empty warehouse), working in `base`; returns `url`."""
     base.mkdir(parents=True, exist_ok=True)
     _ok(url, base, "catalog", "load", str(merged_catalog(base)))
     _ok(url, base, "events", "load", str(LATE / "events.jsonl"), str(TIERS / "events.jsonl"))
@@ -92,7 +87,6 @@ def build_warehouse(base: Path, url: str | None = None) -> str:
     _ok(url, base, "events", "load", str(LATE / "events_late.jsonl"))
     _ok(url, base, "build", "--as-of", AS_OF)
     _quality_run(url)
-    (base / "ready").touch()
     return url
 
 
@@ -128,11 +122,18 @@ def without_optional_tables(url: str, out: Path) -> str:
     return f"duckdb://{path}"
 
 
-def session_warehouse(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The built warehouse's URL: built once per session (the test modules' fixtures call this).
+def session_warehouse(run_folder: Path, template: Path) -> str:
+    """The built DuckDB warehouse's URL, built once per test run from a copy of `template` (the
+    test modules' fixtures call this; the first to ask builds it, conftest.once_per_run).
 
     VALUEVERSE_DASHBOARD_TEST_DIR keeps it in that folder across sessions (page development:
     delete the folder after changing the models)."""
     kept = os.environ.get("VALUEVERSE_DASHBOARD_TEST_DIR")
-    base = Path(kept) if kept else tmp_path_factory.getbasetemp() / "dashboards-warehouse"
-    return build_warehouse(base)
+
+    def make(folder: Path) -> None:
+        shutil.copy(template, folder / "warehouse.duckdb")
+        build_warehouse(folder, f"duckdb://{folder / 'warehouse.duckdb'}")
+
+    folder = once_per_run(Path(kept).parent, Path(kept).name, make) if kept else None
+    folder = folder or once_per_run(run_folder, "dashboards-warehouse", make)
+    return f"duckdb://{folder / 'warehouse.duckdb'}"

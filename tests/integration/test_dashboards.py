@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -64,8 +65,8 @@ def _same(shown: pd.DataFrame, url: str, sql: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def dashboard_warehouse(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return session_warehouse(tmp_path_factory)
+def dashboard_warehouse(run_folder: Path, duckdb_template: Path) -> str:
+    return session_warehouse(run_folder, duckdb_template)
 
 
 @pytest.fixture(autouse=True)
@@ -303,9 +304,11 @@ def test_unbuilt_warehouse_says_to_build(monkeypatch, tmp_path) -> None:
 
 
 @pytest.mark.postgres
-def test_pages_on_postgres(monkeypatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_pages_on_postgres(
+    monkeypatch, tmp_path_factory: pytest.TempPathFactory, pg_template: str
+) -> None:
     """The same readers on PostgreSQL: every page renders and shows the marts' figures."""
-    with scratch_pg() as url:
+    with scratch_pg(template=pg_template) as url:
         build_warehouse(tmp_path_factory.mktemp("pg-dashboards"), url)
         revenue = _app(url, monkeypatch, "revenue")
         (mrr,) = query(

@@ -25,13 +25,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import CLI, SCENARIOS, query, run_cli
+from tests.conftest import CLI, SCENARIOS, query, run_cli, run_step
 
 SCENARIO = SCENARIOS / "16_late_usage_adjustments"
 
 
 def _ok(url: str, tmp: Path, *args: str):
-    result = run_cli(url, *args, cwd=tmp)
+    result = run_step(url, *args, cwd=tmp)
     assert result.returncode == 0, (args, result.stderr[-3000:])
     return result
 

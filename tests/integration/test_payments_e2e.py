@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from ingestion.demo.localstripe import LocalStripe
-from tests.conftest import SCENARIOS, query, run_cli
+from tests.conftest import SCENARIOS, query, run_step
 from tests.integration.payments_support import (
     TEST_KEY,
     intents_for,
@@ -21,7 +21,7 @@ SCENARIO = SCENARIOS / "16_late_usage_adjustments"
 
 
 def _ok(url: str, tmp: Path, *args: str):
-    result = run_cli(url, *args, cwd=tmp)
+    result = run_step(url, *args, cwd=tmp)
     assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-3000:])
     return result
 

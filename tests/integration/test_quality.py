@@ -21,7 +21,7 @@ import yaml
 
 from ingestion.quality import QualityReport, run_quality
 from ingestion.warehouse import resolve
-from tests.conftest import PG_SERVER, SCENARIOS, query, run_cli, scratch_pg
+from tests.conftest import PG_SERVER, SCENARIOS, query, run_cli, run_step, scratch_pg
 
 SCENARIO = SCENARIOS / "01_per_unit_fixed_fee"
 AS_OF = str(yaml.safe_load((SCENARIO / "scenario.yml").read_text())["as_of"])
@@ -34,7 +34,7 @@ def _build(url: str, cwd: Path) -> None:
         ("events", "load", str(SCENARIO / "events.jsonl")),
         ("build", "--as-of", AS_OF),
     ):
-        result = run_cli(url, *args, cwd=cwd)
+        result = run_step(url, *args, cwd=cwd)
         assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -42,14 +42,16 @@ def _build(url: str, cwd: Path) -> None:
 def built(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """URL of a warehouse built from the scenario, shared by the module (read-only use)."""
+    """URL of a warehouse built from the scenario on a copy of the session's built, empty
+    warehouse, shared by the module (read-only use)."""
     tmp = tmp_path_factory.mktemp(f"quality-{request.param}")
     if request.param == "duckdb":
         url = f"duckdb://{tmp / 'warehouse.duckdb'}"
+        shutil.copy(request.getfixturevalue("duckdb_template"), tmp / "warehouse.duckdb")
         _build(url, tmp)
         yield url
         return
-    with scratch_pg() as url:
+    with scratch_pg(template=request.getfixturevalue("pg_template")) as url:
         _build(url, tmp)
         yield url
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli, scenario_dirs
+from tests.conftest import run_cli, run_step, scenario_dirs
 
 SCENARIOS = scenario_dirs()
 
@@ -59,10 +59,10 @@ def test_scenario_export_is_byte_identical(
     assert landed.returncode == 0, landed.stderr
     assert {key: landed.last_json.get(key) for key in spec["expect"]} == spec["expect"]
     frozen = _finalize_then_land_late(scenario, spec, built_warehouse_url, tmp_path)
-    built = run_cli(built_warehouse_url, "build", "--as-of", as_of, cwd=tmp_path)
+    built = run_step(built_warehouse_url, "build", "--as-of", as_of, cwd=tmp_path)
     assert built.returncode == 0, built.stderr[-3000:]
     assert built.stdout == ""  # dbt's log goes to stderr
-    exported = run_cli(
+    exported = run_step(
         built_warehouse_url, "invoices", "export", "--as-of", as_of, "--out", str(got), cwd=tmp_path
     )
     assert exported.returncode == 0, exported.stderr
@@ -82,9 +82,9 @@ def _finalize_then_land_late(
         return []
     step = spec["finalize"]
     when = str(step["as_of"])
-    built = run_cli(built_warehouse_url, "build", "--as-of", when, cwd=tmp_path)
+    built = run_step(built_warehouse_url, "build", "--as-of", when, cwd=tmp_path)
     assert built.returncode == 0, built.stderr[-3000:]
-    done = run_cli(
+    done = run_step(
         built_warehouse_url,
         "invoices",
         "finalize",
@@ -97,7 +97,7 @@ def _finalize_then_land_late(
     assert done.returncode == 0, done.stderr
     assert done.last_json == step["expect"]
     issued = tmp_path / "finalized.csv"
-    exported = run_cli(
+    exported = run_step(
         built_warehouse_url,
         "invoices",
         "export",
