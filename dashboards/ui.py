@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboards import queries
+from ingestion.warehouse import redact_url
 
 
 def money(value: Any, exponent: int, currency: str | None = None) -> str:
@@ -119,7 +120,7 @@ def need_marts(url: str) -> bool:
         return True
     st.warning(
         "The revenue marts are not built in this warehouse yet: run `valueverse build` "
-        f"(warehouse: {url})."
+        f"(warehouse: {redact_url(url)})."
     )
     return False
 

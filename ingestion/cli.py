@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from ingestion.warehouse import ValueVerseError, WarehouseConfig, resolve
+from ingestion.warehouse import ValueVerseError, WarehouseConfig, env_int, resolve
 
 
 class CliError(Exception):
@@ -39,13 +39,21 @@ def _timestamp(text: str) -> datetime:
 
 
 def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
+    value = _whole(text)
+    if value is None or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive whole number: {text!r}")
     return value
+
+
+def _non_negative(text: str) -> int:
+    value = _whole(text)
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more: {text!r}")
+    return value
+
+
+def _whole(text: str) -> int | None:
+    return int(text) if text.lstrip("-").isdigit() and len(text) <= 18 else None
 
 
 def cmd_catalog_load(args: argparse.Namespace, config: WarehouseConfig) -> int:
@@ -150,7 +158,10 @@ def cmd_invoices_export(args: argparse.Namespace, config: WarehouseConfig) -> in
 def cmd_invoices_finalize(args: argparse.Namespace, config: WarehouseConfig) -> int:
     from ingestion.billing.finalization import finalize
 
-    result = finalize(config, args.as_of, grace_days=args.grace_days, series=args.series)
+    grace_days = args.grace_days
+    if grace_days is None:
+        grace_days = env_int("VALUEVERSE_FINALIZE_GRACE_DAYS", 3, maximum=366)
+    result = finalize(config, args.as_of, grace_days=grace_days, series=args.series)
     for invoice in result.finalized:
         print(
             f"finalized {invoice.number}: {invoice.invoice_id} "
@@ -181,7 +192,6 @@ def cmd_sample_generate(args: argparse.Namespace, config: WarehouseConfig) -> in
 
 
 def cmd_analysts_grant(args: argparse.Namespace, config: WarehouseConfig) -> int:
-    import os
 
     from ingestion.roles.analysts import grant_analyst_role
 
@@ -315,8 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=_date, required=True)
     p.add_argument(
         "--grace-days",
-        type=int,
-        default=int(os.environ.get("VALUEVERSE_FINALIZE_GRACE_DAYS", "3")),
+        type=_non_negative,
         help="days after a period's end before its invoice is finalized "
         "(default: $VALUEVERSE_FINALIZE_GRACE_DAYS, else 3)",
     )

@@ -2,7 +2,8 @@
 
 Read when a sensor or an asset runs, not at import: the daemon and the run workers pick up a
 changed `.env` on their next evaluation without a code reload. Every variable is listed in
-`.env.example`; a malformed value fails loudly instead of silently falling back.
+`.env.example`; a malformed value fails loudly (a ConfigError naming the variable, from the
+readers shared with the CLI) instead of silently falling back.
 """
 
 from __future__ import annotations
@@ -10,32 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
-
-def _decimal(name: str, default: str) -> Decimal:
-    raw = os.environ.get(name) or default
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise ValueError(f"{name} must be a decimal share such as 0.01, got {raw!r}") from None
-    if not Decimal(0) <= value <= Decimal(1):
-        raise ValueError(f"{name} must be between 0 and 1, got {raw!r}")
-    return value
+from ingestion.warehouse import env_decimal, env_int
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {raw!r}")
-    return value
+def _share(name: str, default: str) -> Decimal:
+    return env_decimal(name, default, Decimal(0), Decimal(1))
 
 
 @dataclass(frozen=True)
@@ -50,16 +33,16 @@ class Thresholds:
     @classmethod
     def from_env(cls) -> Thresholds:
         return cls(
-            freshness_hours=_int("VALUEVERSE_FRESHNESS_HOURS", 2),
-            max_reject_share=_decimal("VALUEVERSE_MAX_REJECT_SHARE", "0.01"),
-            max_conflict_share=_decimal("VALUEVERSE_MAX_CONFLICT_SHARE", "0.001"),
-            max_unbilled_share=_decimal("VALUEVERSE_MAX_UNBILLED_SHARE", "0.05"),
+            freshness_hours=env_int("VALUEVERSE_FRESHNESS_HOURS", 2),
+            max_reject_share=_share("VALUEVERSE_MAX_REJECT_SHARE", "0.01"),
+            max_conflict_share=_share("VALUEVERSE_MAX_CONFLICT_SHARE", "0.001"),
+            max_unbilled_share=_share("VALUEVERSE_MAX_UNBILLED_SHARE", "0.05"),
         )
 
 
 def grace_days() -> int:
     """Days after a period ends before its invoice is finalized (late events still count)."""
-    return _int("VALUEVERSE_FINALIZE_GRACE_DAYS", 3)
+    return env_int("VALUEVERSE_FINALIZE_GRACE_DAYS", 3, maximum=366)
 
 
 def quality_docs_dir() -> Path | None:

@@ -71,8 +71,17 @@ class LoadResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+# A bound on what one catalog file may cost to read (the largest real catalogs are a few
+# hundred kilobytes); CatalogLoader bounds its nesting and its numbers.
+MAX_CATALOG_BYTES = 16 * 1024 * 1024
+
+
 def parse_catalog(text: str, source: str) -> Catalog:
     """Parse and validate a catalog document; raise CatalogError listing every problem."""
+    if len(text) > MAX_CATALOG_BYTES:
+        raise CatalogError(
+            f"{source}: the catalog is {len(text)} characters, the limit is {MAX_CATALOG_BYTES}"
+        )
     try:
         doc = yaml.load(text, Loader=CatalogLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as exc:

@@ -86,8 +86,29 @@ class YamlList(list[Any]):
     lines: list[int]
 
 
+# The catalog's own shape nests four levels deep; the YAML reader recurses once per level, so
+# a file of nothing but brackets would otherwise end in Python's recursion limit.
+MAX_NESTING = 32
+
+
 class CatalogLoader(yaml.SafeLoader):
-    """SafeLoader with exact numbers, line numbers and duplicate-key errors."""
+    """SafeLoader with exact numbers, line numbers, duplicate-key errors and bounded nesting."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_NESTING} levels",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_map(loader: CatalogLoader, node: yaml.MappingNode) -> Iterator[YamlMap]:
@@ -129,8 +150,30 @@ def _construct_seq(loader: CatalogLoader, node: yaml.SequenceNode) -> Iterator[Y
     data.extend(loader.construct_object(child, deep=False) for child in node.value)
 
 
+# A number longer than this is refused where it is read, before Python converts it (an integer
+# of over 4,300 digits would stop the conversion with an error; money has at most ~30 digits).
+MAX_NUMBER_CHARS = 100
+
+
+def _number_text(node: yaml.ScalarNode) -> str:
+    text = str(node.value)
+    if len(text) > MAX_NUMBER_CHARS:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"a number of {len(text)} characters; at most {MAX_NUMBER_CHARS} are allowed",
+            node.start_mark,
+        )
+    return text
+
+
+def _construct_int(loader: CatalogLoader, node: yaml.ScalarNode) -> int:
+    _number_text(node)
+    return loader.construct_yaml_int(node)
+
+
 def _construct_float(loader: CatalogLoader, node: yaml.ScalarNode) -> YamlFloat:
-    text = str(loader.construct_scalar(node))
+    text = _number_text(node)
     cleaned = text.replace("_", "").lower()
     sign = -1 if cleaned.startswith("-") else 1
     body = cleaned.lstrip("+-")
@@ -163,6 +206,7 @@ CatalogLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 CatalogLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 CatalogLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 CatalogLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+CatalogLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 @lru_cache(maxsize=1)

@@ -55,7 +55,7 @@ from ingestion.landing.dlq import DeadLetterError, DeadLetters
 from ingestion.landing.fastlane import Lines
 from ingestion.landing.sinks import backends
 from ingestion.landing.sinks.contract import Counts, Encoder, EventSink, PreparedBatch
-from ingestion.warehouse import ConfigError, WarehouseConfig, WarehouseError
+from ingestion.warehouse import ConfigError, WarehouseConfig, WarehouseError, env_int
 
 log = logging.getLogger("valueverse.ingest")
 # librdkafka's own log lines go through this logger (JSON, not raw stderr lines)
@@ -97,13 +97,13 @@ class KafkaSettings:
         for key in ("session.timeout.ms", "heartbeat.interval.ms"):
             env = "VALUEVERSE_KAFKA_" + key.replace(".", "_").upper()
             if os.environ.get(env):
-                extra[key] = int(os.environ[env])
+                extra[key] = env_int(env, 0, minimum=1)
         values: dict[str, Any] = {
             "bootstrap": servers,
             "topic": os.environ.get("VALUEVERSE_TOPIC") or "usage-events",
             "dlq_topic": os.environ.get("VALUEVERSE_DLQ_TOPIC") or "usage-events-dlq",
             "group": os.environ.get("VALUEVERSE_GROUP") or "valueverse-ingest",
-            "partitions": int(os.environ.get("VALUEVERSE_TOPIC_PARTITIONS") or 6),
+            "partitions": env_int("VALUEVERSE_TOPIC_PARTITIONS", 6, minimum=1, maximum=10_000),
             "extra": extra,
         }
         values.update(overrides)
@@ -594,10 +594,7 @@ class IngestService:
 
 
 def default_workers() -> int:
-    configured = os.environ.get("VALUEVERSE_INGEST_WORKERS")
-    if configured:
-        return max(0, int(configured))
-    return min(2, os.cpu_count() or 1)
+    return env_int("VALUEVERSE_INGEST_WORKERS", min(2, os.cpu_count() or 1), maximum=64)
 
 
 def run_service(

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from ingestion.landing import handoff
 from ingestion.landing.batch import Batch, warm_up
 from ingestion.landing.sinks.contract import Counts, Encoder, EventSink, PreparedBatch
+from ingestion.warehouse import env_int
 
 # 50k: measured against 25k and 100k on 1M events (make bench): big enough that
 # per-transaction costs vanish, small enough that the first batch is ready soon
@@ -201,7 +202,4 @@ def _open(path: Path):
 
 
 def _default_workers() -> int:
-    configured = os.environ.get("VALUEVERSE_LOAD_WORKERS")
-    if configured:
-        return max(1, int(configured))
-    return min(4, os.cpu_count() or 1)
+    return env_int("VALUEVERSE_LOAD_WORKERS", min(4, os.cpu_count() or 1), minimum=1, maximum=64)

@@ -73,10 +73,32 @@ class _Invalid(Exception):
         self.detail = detail
 
 
+# A number's text is its plain decimal (dbt/docs/contract.md section 2) while that has at most
+# this many characters: every number the models can read (20 integer and 9 fractional digits,
+# sign and point) and any 64-bit id. Past it, the plain form grows with the exponent, not with
+# what was sent (`1e-10000000` is 10 MB of zeros from 11 bytes), so the exact scientific form is
+# kept instead (`1E-10000000`): no longer than the digits sent, and equal for equal values, so
+# comparison by value and filters (whose catalog values take the same form) still hold.
+PLAIN_DECIMAL_MAX_CHARS = 32
+
+
 def plain_decimal(value: Decimal) -> str:
-    """Decimal as plain text: no exponent, no trailing fractional zeros (`1.10` -> `1.1`)."""
+    """Decimal as plain text: no exponent, no trailing fractional zeros (`1.10` -> `1.1`);
+    beyond PLAIN_DECIMAL_MAX_CHARS, its exact scientific form (`1.5E+400`)."""
     if value == 0:
         return "0"
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int), value  # callers pass finite numbers
+    while len(digits) > 1 and digits[-1] == 0:  # drop trailing zeros, exactly
+        digits, exponent = digits[:-1], exponent + 1
+    if exponent >= 0:
+        length = len(digits) + exponent
+    else:
+        length = max(len(digits), -exponent + 1) + 1
+    if length + sign > PLAIN_DECIMAL_MAX_CHARS:
+        mantissa = "".join(map(str, digits))
+        point = f"{mantissa[0]}.{mantissa[1:]}" if len(mantissa) > 1 else mantissa
+        return f"{'-' if sign else ''}{point}E{exponent + len(digits) - 1:+d}"
     text = format(value, "f")  # exact: unlike normalize(), never rounds to the context
     if "." in text:
         text = text.rstrip("0").rstrip(".")

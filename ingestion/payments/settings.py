@@ -9,6 +9,7 @@
   (test mode / localstripe only), e.g. `card:4000002500003155`.
 - `VALUEVERSE_DUNNING_SCHEDULE_DAYS` (default `3,5,7`): days after the first failure at which
   a retry is made; after the last retry fails the invoice is uncollectible.
+- `VALUEVERSE_STRIPE_TIMEOUT_SECONDS` (default 30): how long one Stripe request may take.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+
+from ingestion.warehouse import env_decimal
 
 DEFAULT_PAYMENT_METHOD = "pm_card_visa"
 DEFAULT_SCHEDULE_DAYS = (3, 5, 7)
@@ -39,6 +42,12 @@ def parse_schedule(text: str | None) -> tuple[int, ...]:
             f"VALUEVERSE_DUNNING_SCHEDULE_DAYS must be increasing positive days, got {text!r}"
         )
     return days
+
+
+def stripe_timeout_seconds() -> float:
+    """VALUEVERSE_STRIPE_TIMEOUT_SECONDS, checked (a ConfigError names a bad value)."""
+    seconds = env_decimal("VALUEVERSE_STRIPE_TIMEOUT_SECONDS", "30", Decimal("0.1"), Decimal(600))
+    return float(seconds)
 
 
 def load_overrides(path: Path) -> dict[str, str]:

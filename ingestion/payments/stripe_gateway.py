@@ -35,6 +35,7 @@ from ingestion.payments.gateway import (
     PaymentGateway,
     PaymentMethodDeclined,
 )
+from ingestion.payments.settings import stripe_timeout_seconds
 
 DEFAULT_API_BASE = stripe.DEFAULT_API_BASE
 TEST_CARD_PREFIX = "card:"  # `card:4000000000000341`: a test card number (test mode only)
@@ -72,7 +73,7 @@ class StripeGateway(PaymentGateway):
         return cls(
             os.environ.get("STRIPE_API_KEY", ""),
             os.environ.get("STRIPE_API_BASE") or DEFAULT_API_BASE,
-            float(os.environ.get("VALUEVERSE_STRIPE_TIMEOUT_SECONDS") or 30),
+            stripe_timeout_seconds(),
         )
 
     # customers ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The one warehouse access layer: which warehouse (config.py), how to open it and run SQL on
-it (session.py), and what can go wrong (errors.py).
+it (session.py), what can go wrong (errors.py), and checked numbers from the environment
+(settings.py).
 
 Every component reads and writes the warehouse through here, with `%s` placeholders on both
 backends and `transaction()` for the write paths. Only the landing sinks use the raw
@@ -11,6 +12,7 @@ from ingestion.warehouse.config import (
     DEFAULT_DUCKDB_FILE,
     WarehouseConfig,
     postgres_params,
+    redact_url,
     resolve,
 )
 from ingestion.warehouse.errors import (
@@ -33,6 +35,7 @@ from ingestion.warehouse.session import (
     open_connection,
     transaction,
 )
+from ingestion.warehouse.settings import env_decimal, env_int
 
 __all__ = [
     "DEFAULT_DUCKDB_FILE",
@@ -48,11 +51,14 @@ __all__ = [
     "connect_duckdb",
     "connect_postgres",
     "driver_errors",
+    "env_decimal",
+    "env_int",
     "duckdb_sql",
     "fetch",
     "is_undefined",
     "open_connection",
     "postgres_params",
+    "redact_url",
     "resolve",
     "transaction",
 ]

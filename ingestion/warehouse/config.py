@@ -8,6 +8,7 @@ Unset: an embedded DuckDB file `valueverse.duckdb` in the working directory.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,6 +16,15 @@ from urllib.parse import urlsplit
 from ingestion.warehouse.errors import ConfigError
 
 DEFAULT_DUCKDB_FILE = "valueverse.duckdb"
+# the password of `scheme://user:password@host`, and `password=` in a query string or a
+# key-value connection string
+_SECRETS = re.compile(r"(?<=://)([^/@?#:]*):[^?#\s]*@|((?:^|[?&\s])password=)[^&\s]*", re.I)
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password replaced by ***, for every message and log line that shows a
+    URL (also a malformed one, which is shown so that its owner can find the mistake)."""
+    return _SECRETS.sub(lambda m: f"{m[1]}:***@" if m[1] is not None else f"{m[2]}***", url)
 
 
 @dataclass(frozen=True)
@@ -25,13 +35,7 @@ class WarehouseConfig:
 
     def redacted(self) -> str:
         """The URL with any password removed, for messages and logs."""
-        if self.kind == "duckdb":
-            return self.url
-        parts = urlsplit(self.url)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return parts._replace(netloc=netloc).geturl()
-        return self.url
+        return redact_url(self.url)
 
 
 def resolve(url: str | None = None) -> WarehouseConfig:
@@ -44,16 +48,21 @@ def resolve(url: str | None = None) -> WarehouseConfig:
     if url.startswith("duckdb://"):
         raw_path = url[len("duckdb://") :]
         if not raw_path.startswith("/"):
-            raise ConfigError(f"DuckDB URL must hold an absolute path: {url!r}")
+            raise ConfigError(f"DuckDB URL must hold an absolute path: {redact_url(url)!r}")
         return WarehouseConfig("duckdb", url, Path(raw_path))
     if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         normalized = "postgresql://" + url.split("://", 1)[1]
         parts = urlsplit(normalized)
         if not parts.path.strip("/"):
-            raise ConfigError(f"PostgreSQL URL must name a database: {url!r}")
+            raise ConfigError(f"PostgreSQL URL must name a database: {redact_url(url)!r}")
+        try:
+            parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+        except ValueError:
+            raise ConfigError(f"PostgreSQL URL has a bad port: {redact_url(url)!r}") from None
         return WarehouseConfig("postgres", normalized)
     raise ConfigError(
-        f"VALUEVERSE_WAREHOUSE must be duckdb:///abs/path.duckdb or postgresql://…, got {url!r}"
+        "VALUEVERSE_WAREHOUSE must be duckdb:///abs/path.duckdb or postgresql://…, "
+        f"got {redact_url(url)!r}"
     )
 
 

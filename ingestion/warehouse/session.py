@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import Any, Self
 
 from ingestion.warehouse.config import WarehouseConfig
-from ingestion.warehouse.errors import WarehouseBusy, WarehouseError, WarehouseMissing
+from ingestion.warehouse.errors import ConfigError, WarehouseBusy, WarehouseError, WarehouseMissing
 
 _PERCENT = re.compile(r"%(.?)", re.DOTALL)
 _RETRY_PAUSE = 0.2  # seconds between attempts to open a DuckDB file a writer holds
@@ -54,7 +54,12 @@ def connect_duckdb(config: WarehouseConfig, read_only: bool = False, wait: float
     if read_only and not path.exists():
         raise WarehouseMissing(f"{path} does not exist yet")
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a setting to fix, not a busy warehouse worth retrying
+            raise ConfigError(
+                f"cannot create the folder of DuckDB warehouse {path}: {exc.strerror or exc}"
+            ) from None
     deadline = time.monotonic() + wait
     while True:
         try:

@@ -285,6 +285,30 @@ def test_yaml_syntax_error_names_the_line() -> None:
     assert 10 <= line <= 14
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: " + "[" * 5000 + "]" * 5000, "catalog.yml:1:35: YAML syntax error: nested deeper"),
+        ("a: " + "{b: " * 200 + "1" + "}" * 200, "YAML syntax error: nested deeper than 32"),
+        (
+            with_("  fixed_fee: '49.00'\n", "  fixed_fee: " + "1" * 5000 + "\n"),
+            "a number of 5000 characters; at most 100 are allowed",
+        ),
+        (
+            with_("  fixed_fee: '49.00'\n", "  fixed_fee: 1." + "5" * 200 + "\n"),
+            "a number of 202 characters",
+        ),
+    ],
+)
+def test_hostile_yaml_is_an_error_not_a_crash(text: str, expected: str) -> None:
+    """Deep nesting and huge integers used to end in RecursionError and ValueError tracebacks."""
+    assert expected in error_of(text)
+
+
+def test_oversized_catalog_is_refused_before_reading_it() -> None:
+    assert "the limit is 16777216" in error_of("#" * (16 * 1024 * 1024 + 1))
+
+
 def test_duplicate_yaml_key_is_an_error() -> None:
     message = error_of(with_("  interval: month\n", "  interval: month\n  interval: year\n"))
     assert "catalog.yml:11:" in message and "duplicate key 'interval'" in message

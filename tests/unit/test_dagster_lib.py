@@ -18,6 +18,7 @@ from dagster_project.lib.landing_stats import LandingCounts, judge_shares, stale
 from dagster_project.lib.partitions import as_of_for_partition, billing_months, month_end_exclusive
 from dagster_project.lib.settings import Thresholds, grace_days, parse_as_of
 from dagster_project.lib.translator import source_asset_key
+from ingestion.warehouse import ConfigError
 
 
 def test_month_end_and_partition_as_of() -> None:
@@ -81,15 +82,15 @@ def test_thresholds_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     assert Thresholds.from_env() == _thresholds()
     monkeypatch.setenv("VALUEVERSE_MAX_REJECT_SHARE", "1.5")
-    with pytest.raises(ValueError, match="between 0 and 1"):
+    with pytest.raises(ConfigError, match="between 0 and 1"):
         Thresholds.from_env()
     monkeypatch.setenv("VALUEVERSE_MAX_REJECT_SHARE", "a lot")
-    with pytest.raises(ValueError, match="VALUEVERSE_MAX_REJECT_SHARE"):
+    with pytest.raises(ConfigError, match="VALUEVERSE_MAX_REJECT_SHARE"):
         Thresholds.from_env()
     monkeypatch.setenv("VALUEVERSE_FINALIZE_GRACE_DAYS", "5")
     assert grace_days() == 5
     monkeypatch.setenv("VALUEVERSE_FINALIZE_GRACE_DAYS", "-1")
-    with pytest.raises(ValueError, match="negative"):
+    with pytest.raises(ConfigError, match="between 0 and 366"):
         grace_days()
     assert parse_as_of("2026-11-01") == date(2026, 11, 1)
     with pytest.raises(ValueError, match="YYYY-MM-DD"):

@@ -564,8 +564,12 @@ PROPERTY_FORMS: list[tuple[str, str, str | None]] = [
         "12345678901234567890123456789012",
         "12345678901234567890123456789012",
     ),
-    # a valid JSON number beyond a double is still a number
-    ("1e400", "1" + "0" * 400, "1" + "0" * 400),
+    # a valid JSON number beyond a double is still a number; past 32 characters of plain
+    # decimal its text is the exact scientific form (bounded by what was sent)
+    ("1e400", "1E+400", "1E+400"),
+    ("1e31", "1" + "0" * 31, "1" + "0" * 31),
+    ("-1.50e-31", "-1.5E-31", "-1.5E-31"),
+    ('"' + "1" * 40 + '"', "1" * 40, "1.111111111111111111111111111111111111111E+39"),
 ]
 
 
@@ -577,6 +581,17 @@ def test_properties_canonical_forms(raw_value: str, text: str, num: str | None) 
     ev = accept(msg(properties='{"x": ' + raw_value + "}"))
     assert json.loads(ev.properties_text) == {"x": text}
     assert json.loads(ev.properties_num) == ({} if num is None else {"x": num})
+
+
+@pytest.mark.parametrize("exponent", ["-10000000", "+10000000"])
+def test_property_number_with_a_huge_exponent_stays_small(exponent: str) -> None:
+    """A 100-byte event used to be stored as 10 MB (1e-10000000) or ~3 GB (1e-999999999) of
+    plain decimal, three times over."""
+    raw = msg(properties='{"x": 1e' + exponent + ', "y": 2.50E' + exponent + "}")
+    ev = accept(raw)
+    for stored in (ev.properties, ev.properties_text, ev.properties_num):
+        assert len(stored) < 2 * len(raw)
+    assert json.loads(ev.properties_text) == {"x": f"1E{exponent}", "y": f"2.5E{exponent}"}
 
 
 def test_properties_mixed_object() -> None:

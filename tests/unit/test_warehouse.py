@@ -49,6 +49,44 @@ def test_cli_reports_a_bad_url_in_one_line(capsys: pytest.CaptureFixture[str]) -
     assert err == "valueverse: DuckDB URL must hold an absolute path: 'duckdb://relative.duckdb'\n"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://billing:s3cret@db:5432",  # no database
+        "postgresql://billing:s3cret@db:port/valueverse",  # a bad port
+        "mysql://billing:s3cret@db/valueverse",
+        "duckdb://billing:s3cret@relative",
+        "postgresql://billing:s3c@ret@db/",
+    ],
+)
+def test_a_bad_url_is_reported_without_its_password(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A malformed URL used to be echoed whole, password included, and a bad port ended in a
+    traceback."""
+    assert main(["--warehouse", url, "build"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("valueverse: ") and err.count("\n") == 1
+    assert "s3c" not in err and "ret@" not in err
+    assert "billing:***@" in err
+
+
+@pytest.mark.parametrize("command", [["build"], ["catalog", "load", "catalog.yml"]])
+def test_an_uncreatable_duckdb_folder_is_one_line(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to end in a FileNotFoundError traceback."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    (tmp_path / "catalog.yml").write_text("metrics: []\n")
+    url = f"duckdb://{blocker}/sub/w.duckdb"
+    assert main(["--warehouse", url, *command[:2], *(str(tmp_path / c) for c in command[2:])]) == 1
+    assert capsys.readouterr().err == (
+        f"valueverse: cannot create the folder of DuckDB warehouse {blocker}/sub/w.duckdb:"
+        " Not a directory\n"
+    )
+
+
 def test_usage_errors_are_not_warehouse_errors(tmp_path: Path) -> None:
     from ingestion.billing.finalization import finalize
     from ingestion.roles.analysts import grant_analyst_role

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 import dagster as dg
 
 from ingestion.payments.gateway import PaymentGateway
+from ingestion.payments.settings import stripe_timeout_seconds
 
 
 class PaymentGatewayResource(dg.ConfigurableResource, ABC):
@@ -43,5 +44,5 @@ def stripe_resource_from_env() -> StripeGatewayResource:
     return StripeGatewayResource(
         api_key=dg.EnvVar("STRIPE_API_KEY"),
         api_base=dg.EnvVar("STRIPE_API_BASE") if os.environ.get("STRIPE_API_BASE") else "",
-        timeout_seconds=float(os.environ.get("VALUEVERSE_STRIPE_TIMEOUT_SECONDS") or 30),
+        timeout_seconds=stripe_timeout_seconds(),
     )
