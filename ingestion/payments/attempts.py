@@ -20,7 +20,10 @@ from ingestion.payments.gateway import (
     ChargeRequest,
     ChargeResult,
     PaymentGateway,
+    PaymentMethodDeclined,
+    RequestRefused,
 )
+from ingestion.payments.settings import PaymentSettings
 from ingestion.payments.store import PaymentsDb
 
 
@@ -134,3 +137,27 @@ def ensure_customer(
                                    "payment_method_id": method_ref, "recorded_at": now},
               ignore_conflict=True)  # fmt: skip
     return customer_ref, method_ref
+
+
+def charge_attempt(
+    db: PaymentsDb,
+    gateway: PaymentGateway,
+    settings: PaymentSettings,
+    attempt: Attempt,
+    now: datetime,
+) -> ChargeResult:
+    """Ensure the customer and charge `attempt` (collection and reconciliation alike).
+
+    What is wrong with this customer or invoice only (a card refused at attach time, a request
+    the processor refuses as invalid) comes back as a failed result with its reason, recorded
+    on the attempt like a decline: it never stops the collection of other invoices. Only
+    GatewayUnavailable (outcome unknown) and a refused API key propagate."""
+    spec = settings.payment_method_for(attempt.customer_id)
+    try:
+        customer_ref, method_ref = ensure_customer(db, gateway, attempt.customer_id, spec, now)
+        return gateway.charge(attempt.request(customer_ref, method_ref))
+    except PaymentMethodDeclined as exc:
+        return ChargeResult(FAILED, decline_code=exc.code, decline_message=exc.message)
+    except RequestRefused as exc:
+        return ChargeResult(FAILED, decline_code=exc.code or "request_refused",
+                            decline_message=str(exc))  # fmt: skip

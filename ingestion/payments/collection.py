@@ -25,14 +25,8 @@ from decimal import Decimal
 
 from ingestion.billing.payments_store import ensure_payments_store
 from ingestion.payments import dunning
-from ingestion.payments.attempts import Attempt, ensure_customer, record_pending, record_state
-from ingestion.payments.gateway import (
-    FAILED,
-    ChargeResult,
-    GatewayUnavailable,
-    PaymentGateway,
-    PaymentMethodDeclined,
-)
+from ingestion.payments.attempts import Attempt, charge_attempt, record_pending, record_state
+from ingestion.payments.gateway import GatewayUnavailable, PaymentGateway
 from ingestion.payments.reconcile import ReconcileCounts, reconcile
 from ingestion.payments.settings import PaymentSettings, SettingsError, minor_units
 from ingestion.payments.store import PaymentsDb
@@ -180,11 +174,6 @@ def _charge(
                                      "attempt_no": attempt.attempt_no, "due_at": None,
                                      "detail": None, "recorded_at": now},
                   ignore_conflict=True)  # fmt: skip
-    spec = settings.payment_method_for(attempt.customer_id)
-    try:
-        customer_ref, method_ref = ensure_customer(db, gateway, attempt.customer_id, spec, now)
-        charged = gateway.charge(attempt.request(customer_ref, method_ref))
-    except PaymentMethodDeclined as exc:
-        charged = ChargeResult(FAILED, decline_code=exc.code, decline_message=exc.message)
+    charged = charge_attempt(db, gateway, settings, attempt, now)
     _crash_if_asked()
     record_state(db, attempt, 2, charged, "collect", now, settings.schedule_days)

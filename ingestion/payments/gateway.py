@@ -33,6 +33,18 @@ class GatewayUnavailable(GatewayError):
     """The processor could not be reached or did not answer in time; the outcome is unknown."""
 
 
+class RequestRefused(GatewayError):
+    """The processor refused one request as invalid (no such customer or payment method, an
+    idempotency key reused with other parameters): a problem of that customer or invoice, not
+    of the run. Collection records it on the attempt, as a failure with its reason, and goes
+    on with every other invoice; dunning retries it on schedule."""
+
+    def __init__(self, message: str, code: str | None = None, http_status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.http_status = http_status
+
+
 @dataclass(frozen=True)
 class ChargeRequest:
     """One off-session charge: an invoice's amount due in integer minor units."""

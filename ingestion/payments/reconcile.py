@@ -21,15 +21,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from ingestion.payments.attempts import ensure_customer, open_attempts, record_state
+from ingestion.payments.attempts import charge_attempt, open_attempts, record_state
 from ingestion.payments.gateway import (
     FAILED,
     REQUIRES_ACTION,
     SUCCEEDED,
-    ChargeResult,
     GatewayUnavailable,
     PaymentGateway,
-    PaymentMethodDeclined,
+    RequestRefused,
 )
 from ingestion.payments.settings import PaymentSettings
 from ingestion.payments.store import PaymentsDb
@@ -70,13 +69,7 @@ def reconcile(
                 if found:
                     result = min(found, key=lambda r: _PREFERENCE.get(r.status, 2))
                 else:
-                    spec = settings.payment_method_for(attempt.customer_id)
-                    try:
-                        refs = ensure_customer(db, gateway, attempt.customer_id, spec, now)
-                        result = gateway.charge(attempt.request(*refs))
-                    except PaymentMethodDeclined as exc:
-                        result = ChargeResult(FAILED, decline_code=exc.code,
-                                              decline_message=exc.message)  # fmt: skip
+                    result = charge_attempt(db, gateway, settings, attempt, now)
                     if callable(after_stripe):
                         after_stripe()
                     counts.resent += 1
@@ -85,6 +78,10 @@ def reconcile(
             counts.unreachable = True
             counts.still_open += 1
             break
+        except RequestRefused as exc:  # this attempt's lookup only: it stays open, others go on
+            log.error("attempt %s not reconciled: %s", attempt.attempt_id, exc)
+            counts.still_open += 1
+            continue
         if result.status == status and result.intent_id == intent_id:
             counts.still_open += 1
             continue

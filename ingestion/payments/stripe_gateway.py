@@ -34,6 +34,7 @@ from ingestion.payments.gateway import (
     GatewayUnavailable,
     PaymentGateway,
     PaymentMethodDeclined,
+    RequestRefused,
 )
 from ingestion.payments.settings import stripe_timeout_seconds
 
@@ -130,9 +131,6 @@ class StripeGateway(PaymentGateway):
             )
         except stripe.CardError as exc:
             return self._declined(request, exc)
-        except stripe.InvalidRequestError as exc:  # e.g. an amount Stripe does not accept
-            return ChargeResult(FAILED, decline_code=exc.code or "invalid_request",
-                                decline_message=exc.user_message)  # fmt: skip
         return intent_result(intent)
 
     def find_charges(self, invoice_id: str, attempt_no: int) -> list[ChargeResult]:
@@ -173,9 +171,9 @@ class StripeGateway(PaymentGateway):
             try:
                 found = self._call(service.search, params={"query": query, "limit": 100})
                 return [_plain(item) for item in found.auto_paging_iter()]
-            except stripe.InvalidRequestError as exc:
+            except RequestRefused as exc:
                 if exc.http_status != 404:
-                    raise GatewayError(f"Stripe search failed: {exc.user_message}") from None
+                    raise
                 self._search_supported = False  # a server without the Search API
         listed = self._call(service.list, params={"limit": 100})
         return [
@@ -194,6 +192,10 @@ class StripeGateway(PaymentGateway):
             raise GatewayUnavailable(f"Stripe server error {exc.http_status}") from None
         except (stripe.AuthenticationError, stripe.PermissionError) as exc:
             raise GatewayError(f"Stripe refused the API key ({exc.http_status})") from None
+        except (stripe.InvalidRequestError, stripe.IdempotencyError) as exc:
+            message = exc.user_message or str(exc) or type(exc).__name__
+            raise RequestRefused(f"Stripe refused the request: {message}",
+                                 exc.code, exc.http_status) from None  # fmt: skip
 
 
 def _plain(obj: Any) -> dict[str, Any]:

@@ -125,6 +125,34 @@ def test_card_refused_at_attach_is_a_failed_attempt(
     assert intents_for(stripe_server, invoice_id) == []  # nothing was charged
 
 
+def test_one_customers_refused_request_does_not_stop_the_others(
+    warehouse_url: str, stripe_server: LocalStripe
+) -> None:
+    """An invalid request for one customer (here a payment method Stripe does not know) used to
+    escape after the attempt was committed pending: no one was charged, in that run or any
+    later one (each reconcile hit the same error first)."""
+    config = resolve(warehouse_url)
+    broken, fine = unique("cus"), unique("cus")
+    broken_invoice = add_finalized_invoice(config, broken, "10.00")  # charged first
+    fine_invoice = add_finalized_invoice(config, fine, "20.00")
+    settings = PaymentSettings(overrides={broken: "pm_does_not_exist"})
+    first = collect(config, gateway_for(stripe_server), NOW, settings)
+    assert (first.summary()["paid"], first.summary()["failed"]) == (1, 1)
+    assert _status(config, fine_invoice) == "paid"
+    failed = _attempts(config, broken_invoice)
+    assert [row[:3] for row in failed] == [(1, 1, "pending"), (1, 2, "failed")]
+    # Stripe's code when it gives one (localstripe does not), kept with its message
+    assert failed[-1][-1] in ("resource_missing", "request_refused")
+    reason = rows(config, "SELECT decline_message FROM billing.payment_attempts"
+                  " WHERE status = 'failed'")  # fmt: skip
+    assert reason == [("Stripe refused the request: Not Found",)]  # localstripe's words
+    # the dunning schedule retries it like a decline, and nothing else moves
+    later = collect(config, gateway_for(stripe_server), datetime(2026, 2, 8, 7, 0), settings)
+    assert later.charged == 1 and later.reconcile and later.reconcile.still_open == 0
+    assert [row[:3] for row in _attempts(config, broken_invoice)][-1] == (2, 2, "failed")
+    assert len(intents_for(stripe_server, fine_invoice)) == 1
+
+
 def test_requires_action_is_recorded_then_polled_until_paid(
     warehouse_url: str, stripe_server: LocalStripe
 ) -> None:
