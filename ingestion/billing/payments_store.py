@@ -8,6 +8,8 @@ creates both before dbt reads them as sources; ingestion/payments/ writes the ro
   between "asked Stripe" and "wrote the answer" leaves a visible `pending` row.
 - `billing.dunning_events`: every dunning step (failure, retry scheduled or made, paid,
   requires action, uncollectible).
+- `billing.webhook_events`: every Stripe webhook event received, once (its id is the key), with
+  what it did (`applied`, or why not: a duplicate delivery is not even a row).
 - Views `billing.payment_attempt_latest` (the newest state of each attempt) and
   `billing.invoice_payment_status` (one row per invoice with attempts): the payment status is
   derived from the attempts and dunning events, never stored by UPDATE. The collector reads
@@ -23,7 +25,7 @@ from __future__ import annotations
 from ingestion.billing.invoice_store import ensure_guarded, ensure_store, guards_ddl
 from ingestion.warehouse import WarehouseConfig
 
-PAYMENT_TABLES = ("stripe_customers", "payment_attempts", "dunning_events")
+PAYMENT_TABLES = ("stripe_customers", "payment_attempts", "dunning_events", "webhook_events")
 PAYMENT_VIEWS = ("payment_attempt_latest", "invoice_payment_status")
 
 _TABLES = """
@@ -71,6 +73,17 @@ CREATE TABLE IF NOT EXISTS billing.dunning_events (
     PRIMARY KEY (invoice_id, event_type, attempt_no),
     CHECK (event_type IN ('payment_failed', 'retry_scheduled', 'retry_attempted',
                           'requires_action', 'paid', 'uncollectible'))
+);
+
+CREATE TABLE IF NOT EXISTS billing.webhook_events (
+    event_id           VARCHAR PRIMARY KEY,  -- Stripe's event id: a redelivery is a no-op
+    event_type         VARCHAR NOT NULL,
+    attempt_id         VARCHAR,              -- from the PaymentIntent's metadata
+    payment_intent_id  VARCHAR,
+    status             VARCHAR,              -- the state the event reports
+    created_at         TIMESTAMP,            -- when Stripe created the event (UTC)
+    outcome            VARCHAR NOT NULL,     -- applied, or why not (webhooks.py)
+    received_at        TIMESTAMP NOT NULL
 );
 """
 

@@ -217,6 +217,16 @@ def is_undefined(exc: BaseException) -> bool:
     return isinstance(exc, (duckdb.CatalogException, psycopg.errors.UndefinedTable))
 
 
+def is_duplicate_key(exc: BaseException) -> bool:
+    """Did an INSERT collide with a row another writer added under the same key?"""
+    import duckdb
+    import psycopg.errors
+
+    if isinstance(exc, psycopg.errors.UniqueViolation):
+        return True
+    return isinstance(exc, duckdb.ConstraintException) and "duplicate key" in str(exc).lower()
+
+
 def driver_errors() -> tuple[type[Exception], ...]:
     """The drivers' base errors, for a caller that reports any failed statement as one line."""
     import duckdb
