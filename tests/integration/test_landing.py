@@ -23,7 +23,7 @@ import shutil
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -743,3 +743,29 @@ def test_big_file_worker_path_exact_counts_and_same_as_inline(
     assert inline_state["events"] == workers_state["events"]
     assert inline_state["conflicts"] == workers_state["conflicts"]
     assert inline_state["rejects"] == workers_state["rejects"]
+
+
+def test_events_spread_over_centuries_land_without_a_partition_per_month(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """300 events, one per month of 1700-1724, used to create 300 partitions (and indexes) in
+    one transaction; a batch over enough months exhausted the lock table and was retried
+    forever. Months far from the landing month share the DEFAULT partition instead."""
+    path = tmp_path / "old.jsonl"
+    lines = [
+        {"event_id": f"old-{i}", "customer_id": "c", "metric": "m", "quantity": 1,
+         "timestamp": f"{1700 + i // 12:04d}-{i % 12 + 1:02d}-15T00:00:00Z"}
+        for i in range(300)
+    ]  # fmt: skip
+    lines.append({"event_id": "now", "customer_id": "c", "metric": "m",
+                  "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT00:00:00Z")})  # fmt: skip
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert load(pg_url, str(path)) == counts(accepted=301)
+    partitions = query(
+        pg_url,
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'raw.events'::regclass ORDER BY 1",
+    )
+    assert len(partitions) == 2 and partitions[0] == ("events_other",)
+    assert scalar(pg_url, "SELECT count(*) FROM raw.events_other") == 300
+    assert scalar(pg_url, "SELECT count(*) FROM raw.events WHERE event_ts < '1725-01-01'") == 300

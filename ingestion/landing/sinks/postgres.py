@@ -21,13 +21,18 @@ Never row-by-row INSERTs for events. The COPY streams are built column-wise
 from the batch's Arrow table (sinks/pgcopy.py), in a worker process.
 
 `raw.events` is a TimescaleDB hypertable when the extension is available, else
-natively range-partitioned by month with partitions created on demand.
+natively range-partitioned by month with partitions created on demand, for the months from
+PARTITION_MONTHS_BACK before the batch's landing month to the month after it. Events outside
+that window (history, or hostile timestamps spread over centuries) land in the DEFAULT
+partition `raw.events_other`: one batch never creates more than that many partitions, and
+never more than PARTITIONS_PER_TRANSACTION in one transaction (each holds locks until commit).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import psycopg
@@ -45,6 +50,8 @@ _EVENT_COLUMNS = (
 )
 _LOSER_FIELD_COUNT = (12).to_bytes(2, "big")  # raw.events' 11 columns + properties
 _SCHEMA_LOCK = 7_171_001  # advisory lock ids: schema creation, partition creation
+PARTITION_MONTHS_BACK = 36
+PARTITIONS_PER_TRANSACTION = 12
 _PARTITION_LOCK = 7_171_002
 
 
@@ -162,11 +169,15 @@ class PostgresSink(EventSink):
             exists = self.conn.execute("SELECT to_regclass('raw.events') IS NOT NULL").fetchone()
             if not exists or not exists[0]:
                 _create_events_table(self.conn, self.timescale)
+            if not self.timescale:
+                self.conn.execute(
+                    "CREATE TABLE IF NOT EXISTS raw.events_other PARTITION OF raw.events DEFAULT"
+                )
             _create_stages(self.conn)
 
     def write(self, batch: PreparedBatch) -> Counts:
         if not self.timescale:
-            self._ensure_partitions(batch.months)
+            self._ensure_partitions(batch.months, batch.landing_time)
         payload = batch.payload
         assert isinstance(payload, PostgresPayload)
         counts = Counts(rejected=len(batch.rejects))
@@ -281,20 +292,31 @@ class PostgresSink(EventSink):
                   batch.landing_time) for r in batch.rejects],
             )  # fmt: skip
 
-    def _ensure_partitions(self, months: set[tuple[int, int]]) -> None:
-        missing = months - self._partitions
-        if not missing:
-            return
-        with self.conn.transaction():
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
-            for year, month in sorted(missing):
-                nxt = (year + month // 12, month % 12 + 1)
+    def _ensure_partitions(self, months: set[tuple[int, int]], landing: datetime) -> None:
+        """A partition for each month of the batch inside the window (see the module's
+        docstring), a few per transaction. A month whose rows already sit in the DEFAULT
+        partition keeps them there (PostgreSQL refuses the new partition)."""
+        newest = landing.year * 12 + landing.month  # the month after the landing month, 0-based
+        window = range(newest - 1 - PARTITION_MONTHS_BACK, newest + 1)
+        missing = sorted(m for m in months - self._partitions if m[0] * 12 + m[1] - 1 in window)
+        for start in range(0, len(missing), PARTITIONS_PER_TRANSACTION):
+            with self.conn.transaction():
+                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
+                for year, month in missing[start : start + PARTITIONS_PER_TRANSACTION]:
+                    self._create_partition(year, month)
+        self._partitions |= set(missing)
+
+    def _create_partition(self, year: int, month: int) -> None:
+        nxt = (year + month // 12, month % 12 + 1)
+        try:
+            with self.conn.transaction():  # a savepoint: a refusal leaves the others
                 self.conn.execute(
                     f"CREATE TABLE IF NOT EXISTS raw.events_y{year:04d}m{month:02d} "
                     f"PARTITION OF raw.events FOR VALUES FROM ('{year:04d}-{month:02d}-01') "
                     f"TO ('{nxt[0]:04d}-{nxt[1]:02d}-01')"
                 )
-        self._partitions |= missing
+        except psycopg.errors.CheckViolation:  # the DEFAULT partition holds rows of it
+            pass
 
 
 def id_hashes(events: pa.Table) -> np.ndarray:
