@@ -28,7 +28,7 @@ from typing import Any
 
 from ingestion.billing.export import format_amount
 from ingestion.billing.invoice_store import ensure_store
-from ingestion.warehouse import Session, UsageError, WarehouseConfig, transaction
+from ingestion.warehouse import Session, UsageError, WarehouseConfig, refuse_future, transaction
 
 DEFAULT_SERIES = "VV"
 DEFAULT_GRACE_DAYS = 3
@@ -117,6 +117,7 @@ def finalize(
     """Finalize every invoice whose period ended on or before `as_of - grace_days`."""
     if grace_days < 0:
         raise UsageError(f"grace days must be 0 or more, got {grace_days}")
+    refuse_future(as_of, "finalization as of")
     series = series or os.environ.get("VALUEVERSE_INVOICE_SERIES") or DEFAULT_SERIES
     ensure_store(config)
     with transaction(config) as db:

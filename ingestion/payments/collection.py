@@ -30,7 +30,7 @@ from ingestion.payments.gateway import GatewayUnavailable, PaymentGateway
 from ingestion.payments.reconcile import ReconcileCounts, reconcile
 from ingestion.payments.settings import PaymentSettings, SettingsError, minor_units
 from ingestion.payments.store import PaymentsDb
-from ingestion.warehouse import WarehouseBusy, WarehouseConfig
+from ingestion.warehouse import WarehouseBusy, WarehouseConfig, refuse_future
 
 log = logging.getLogger(__name__)
 CRASH_ENV = "VALUEVERSE_PAYMENTS_CRASH_AFTER_STRIPE"
@@ -105,6 +105,7 @@ def collect(
     """Reconcile, then charge what is due; `first_attempts`/`retries` let Dagster run the
     collection and the dunning job separately (both always reconcile first)."""
     clock = utc_naive(now)
+    refuse_future(clock, "a payment run's clock")
     settings = settings or PaymentSettings.from_env()
     ensure_payments_store(config)
     result = CollectResult()

@@ -36,7 +36,7 @@ from ingestion.warehouse.session import (
     open_connection,
     transaction,
 )
-from ingestion.warehouse.settings import env_decimal, env_int
+from ingestion.warehouse.settings import env_decimal, env_int, refuse_future
 
 __all__ = [
     "DEFAULT_DUCKDB_FILE",
@@ -61,6 +61,7 @@ __all__ = [
     "open_connection",
     "postgres_params",
     "redact_url",
+    "refuse_future",
     "resolve",
     "transaction",
 ]

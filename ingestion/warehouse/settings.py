@@ -7,11 +7,13 @@ command line is being parsed (`--help` works whatever the environment holds).
 
 from __future__ import annotations
 
+import logging
 import os
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
-from ingestion.warehouse.errors import ConfigError
+from ingestion.warehouse.errors import ConfigError, UsageError
 
 N = TypeVar("N", int, Decimal)
 
@@ -45,3 +47,29 @@ def _within(name: str, value: N, low: N, high: N | None, raw: str) -> N:
         bounds = f"at least {low}" if high is None else f"between {low} and {high}"
         raise ConfigError(f"{name} must be {bounds}, got {raw!r}")
     return value
+
+
+REPLAY_VARIABLE = "VALUEVERSE_ALLOW_FUTURE_CLOCK"
+log = logging.getLogger("valueverse.clock")
+
+
+def refuse_future(moment: date | datetime, what: str) -> None:
+    """Refuse to act for a day or moment after now (UTC): finalizing as of a future date
+    issues still-open periods, and dunning with a future clock charges ahead of schedule, both
+    irreversibly. A replay or a test with a fixed clock sets VALUEVERSE_ALLOW_FUTURE_CLOCK=1,
+    and every use of it is logged."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    if isinstance(moment, datetime):
+        when = moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+        future = when > now
+    else:
+        future = moment > now.date()
+    if not future:
+        return
+    if os.environ.get(REPLAY_VARIABLE) == "1":
+        log.warning("%s %s is in the future; allowed by %s=1", what, moment, REPLAY_VARIABLE)
+        return
+    raise UsageError(
+        f"{what} {moment.isoformat()} is after now ({now.isoformat(timespec='seconds')}Z UTC):"
+        f" refused, it cannot be undone (a replay sets {REPLAY_VARIABLE}=1)"
+    )

@@ -75,3 +75,36 @@ def test_a_bad_variable_is_one_line_and_help_still_works(
     assert ran.returncode == 1, ran.stderr
     assert "Traceback" not in ran.stderr
     assert f"valueverse: {variable} must be" in ran.stderr, ran.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["invoices", "finalize", "--as-of", "2999-01-01"],
+        ["payments", "collect", "--now", "2999-01-01T00:00:00Z"],
+        ["payments", "dunning", "--now", "2999-01-01T00:00:00Z"],
+    ],
+)
+def test_money_moving_commands_refuse_a_future_clock(args: list[str], tmp_path) -> None:
+    """Finalizing as of a future date issued open periods irreversibly, and a future `now`
+    made dunning charge ahead of schedule; a replay must say so explicitly."""
+    env = {"PATH": "/usr/bin:/bin", "VALUEVERSE_WAREHOUSE": f"duckdb:///{tmp_path}/w.duckdb",
+           "STRIPE_API_KEY": "sk_test_x", "STRIPE_API_BASE": "http://127.0.0.1:9"}  # fmt: skip
+    ran = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr
+    assert "2999-01-01" in ran.stderr and "is after now" in ran.stderr
+    assert "VALUEVERSE_ALLOW_FUTURE_CLOCK=1" in ran.stderr
+    assert not (tmp_path / "w.duckdb").exists()  # refused before anything was written
+
+
+def test_a_replay_may_use_a_future_clock_and_is_logged(monkeypatch, caplog) -> None:
+    from datetime import date
+
+    from ingestion.warehouse import UsageError, refuse_future
+
+    with pytest.raises(UsageError):
+        refuse_future(date(2999, 1, 1), "finalization as of")
+    refuse_future(date(2000, 1, 1), "finalization as of")  # the past is always fine
+    monkeypatch.setenv("VALUEVERSE_ALLOW_FUTURE_CLOCK", "1")
+    refuse_future(date(2999, 1, 1), "finalization as of")
+    assert "finalization as of 2999-01-01 is in the future" in caplog.text
