@@ -28,7 +28,7 @@ from dagster_project.defs.usage_events.sensors import (
     landing_shares_sensor,
 )
 from dagster_project.lib.as_of import as_of_resource_from_env
-from dagster_project.lib.warehouse import warehouse_resource_from_env
+from dagster_project.lib.warehouse import WarehouseResource
 
 defs = dg.Definitions.merge(
     dg.Definitions(
@@ -38,7 +38,7 @@ defs = dg.Definitions.merge(
         schedules=[usage_refresh_schedule, finalization_daily],
         sensors=[landed_events_freshness_sensor, landing_shares_sensor, run_failure_recorder],
         resources={
-            "warehouse": warehouse_resource_from_env(),
+            "warehouse": WarehouseResource(),
             "dbt": dbt_resource(),
             "as_of": as_of_resource_from_env(),
         },

@@ -19,23 +19,13 @@ WAREHOUSE_POOL = "warehouse"
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Where landed data and the marts live. Empty url: VALUEVERSE_WAREHOUSE's rule (the
-    embedded DuckDB `valueverse.duckdb` in the working directory when that is unset)."""
-
-    url: str = ""
+    """Where landed data and the marts live: VALUEVERSE_WAREHOUSE (`resolve`'s rule), read
+    when a step runs. No field on purpose: whoever launches a run in the UI can set any
+    resource field, and a warehouse URL says where billing data is read and written (and may
+    carry a password), so it comes from the deployment's environment only."""
 
     def config(self) -> WarehouseConfig:
-        return resolve(self.url or None)
-
-
-def warehouse_resource_from_env() -> WarehouseResource:
-    """The resource wired to the environment: `dg.EnvVar` keeps the (possibly secret) URL out
-    of the UI and the run config; unset falls back to the embedded default."""
-    import os
-
-    if os.environ.get("VALUEVERSE_WAREHOUSE"):
-        return WarehouseResource(url=dg.EnvVar("VALUEVERSE_WAREHOUSE"))
-    return WarehouseResource()
+        return resolve(None)
 
 
 def table_exists(config: WarehouseConfig, schema: str, table: str) -> bool:

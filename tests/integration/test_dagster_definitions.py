@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from dagster_project.definitions import defs
 from ingestion.billing.dbt_runner import code_version
@@ -143,3 +144,27 @@ def test_definitions_load_on_a_fresh_clone_and_parse_dbt_once(tmp_path: Path) ->
     assert second.returncode == 0, second.stderr[-3000:]
     assert manifest.stat().st_mtime_ns == parsed_at
     assert first.stdout == second.stdout
+
+
+@pytest.mark.parametrize(
+    ("job", "resource", "field", "value"),
+    [
+        ("payment_collection_job", "payments", "api_base", "http://attacker.example"),
+        ("payment_collection_job", "payments", "api_key", "sk_live_mine"),
+        ("payment_collection_job", "warehouse", "url", "postgresql://me@attacker/db"),
+    ],
+)
+def test_no_launch_can_move_the_secret_or_the_money_elsewhere(
+    job: str, resource: str, field: str, value: str
+) -> None:
+    """A launch from the UI could set `payments.api_base` to its own host while the key still
+    came from STRIPE_API_KEY (the key was sent there as the Bearer token), or point the
+    warehouse elsewhere. The bound resources have no field a run config can set."""
+    definition = _repo().get_job(job)
+    run_config = {
+        "ops": {"collect_payments": {"config": {"now": "2026-02-05T07:00:00Z"}}},
+        "resources": {resource: {"config": {field: value}}},
+    }
+    with pytest.raises(dg.DagsterInvalidConfigError, match=field):
+        definition.execute_in_process(run_config=run_config)
+    assert not definition.resource_defs[resource].config_schema.as_field().config_type.fields

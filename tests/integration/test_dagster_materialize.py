@@ -25,9 +25,9 @@ from dagster_project.defs.dbt.assets import dbt_resource, valueverse_dbt_assets
 from dagster_project.defs.quality.assets import data_quality
 from dagster_project.defs.usage_events.assets import landed_events
 from dagster_project.lib.as_of import AsOfResource
-from dagster_project.lib.warehouse import WarehouseResource
 from ingestion.demo.generator import sample_as_of
 from tests.conftest import query, run_cli
+from tests.integration.conftest import WarehouseAt
 
 pytestmark = pytest.mark.usefixtures("dagster_dbt_target_dir")
 EVENTS = 3000
@@ -45,7 +45,7 @@ class Pipeline:
 
 def _resources(url: str) -> dict[str, object]:
     return {
-        "warehouse": WarehouseResource(url=url),
+        "warehouse": WarehouseAt(url=url),
         "dbt": dbt_resource(),
         "as_of": AsOfResource(as_of=sample_as_of().isoformat()),
     }

@@ -20,8 +20,8 @@ from dagster_project.defs.usage_events.sensors import (
     landed_events_freshness_sensor,
     landing_shares_sensor,
 )
-from dagster_project.lib.warehouse import WarehouseResource
 from tests.conftest import SCENARIOS, run_cli, scratch_pg
+from tests.integration.conftest import WarehouseAt
 
 pytestmark = pytest.mark.usefixtures("dagster_dbt_target_dir")
 SCENARIO = SCENARIOS / "04_package_count"
@@ -86,9 +86,7 @@ def noisy_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _context(url: str, cursor: str | None = None) -> dg.SensorEvaluationContext:
-    return dg.build_sensor_context(
-        cursor=cursor, resources={"warehouse": WarehouseResource(url=url)}
-    )
+    return dg.build_sensor_context(cursor=cursor, resources={"warehouse": WarehouseAt(url=url)})
 
 
 def _failed(result: object) -> dict[str, dg.AssetCheckEvaluation]:

@@ -13,10 +13,9 @@ from dagster_project.defs.payments.jobs import (
     payment_collection_daily,
     payment_collection_job,
 )
-from dagster_project.defs.payments.resources import StripeGatewayResource
-from dagster_project.lib.warehouse import WarehouseResource
 from ingestion.demo.localstripe import LocalStripe
 from ingestion.warehouse import resolve
+from tests.integration.conftest import StripeAt, WarehouseAt
 from tests.integration.payments_support import (
     TEST_KEY,
     add_finalized_invoice,
@@ -58,8 +57,8 @@ def test_collection_job_charges_through_the_resource(
     result = payment_collection_job.execute_in_process(
         run_config={"ops": {"collect_payments": {"config": {"now": "2026-02-05T07:00:00Z"}}}},
         resources={
-            "warehouse": WarehouseResource(url=duckdb_url),
-            "payments": StripeGatewayResource(api_key=TEST_KEY, api_base=stripe_server.base),
+            "warehouse": WarehouseAt(url=duckdb_url),
+            "payments": StripeAt(api_key=TEST_KEY, api_base=stripe_server.base),
         },
     )
     assert result.success

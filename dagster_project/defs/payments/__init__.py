@@ -18,10 +18,10 @@ from dagster_project.defs.payments.jobs import (
     payment_collection_daily,
     payment_collection_job,
 )
-from dagster_project.defs.payments.resources import stripe_resource_from_env
+from dagster_project.defs.payments.resources import StripeGatewayResource
 
 PAYMENTS_DEFS = dg.Definitions(
     jobs=[payment_collection_job, dunning_job],
     schedules=[payment_collection_daily, dunning_daily],
-    resources={"payments": stripe_resource_from_env()},
+    resources={"payments": StripeGatewayResource()},
 )
