@@ -12,11 +12,12 @@ BENCH_EVENTS ?= 1000000
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install postgres chromium test check lint demo bench docs up clean
+.PHONY: help install postgres chromium test check lint audit demo bench docs up clean
 
 help:
 	@echo "make demo   - install, then run the pipeline end to end on an embedded DuckDB"
-	@echo "make test   - install, start PostgreSQL if needed, run lint and the whole test suite"
+	@echo "make test   - install, start PostgreSQL if needed, run lint (ruff, mypy, import rules, bandit),"
+	@echo "              the dependency audit (pip-audit) and the whole test suite"
 	@echo "              in parallel, with line coverage (fails under 80%)"
 	@echo "make check  - lint, unit tests and the DuckDB scenarios: the edit-test loop (~3 min)"
 	@echo "make bench  - landing, Kafka and build benchmarks (1M events; 10M build), dashboard page times"
@@ -52,6 +53,11 @@ lint: install
 	$(BIN)/ruff format --check ingestion tests dagster_project dashboards
 	$(BIN)/mypy  # the packages and settings: [tool.mypy] in pyproject.toml
 	$(BIN)/lint-imports  # the room contracts: [tool.importlinter] in pyproject.toml
+	$(BIN)/bandit -c pyproject.toml -q -r ingestion dagster_project dashboards  # reviewed skips: [tool.bandit]
+
+# Known vulnerabilities in the locked dependencies (tests/security/audit_dependencies.py).
+audit: install
+	$(BIN)/python tests/security/audit_dependencies.py
 
 # Debian's Chromium for the real-browser dashboard test (skipped when it cannot be installed).
 chromium:
@@ -62,7 +68,7 @@ chromium:
 # stay together), with line coverage of the three packages, subprocesses included.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadgroup
-test: install postgres chromium lint
+test: install postgres chromium lint audit
 	rm -f .coverage .coverage.*
 	VALUEVERSE_COVERAGE_DIR=$(CURDIR) $(BIN)/pytest -q $(PYTEST_PARALLEL) --durations=10 \
 	  --cov --cov-report=term

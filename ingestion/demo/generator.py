@@ -164,7 +164,8 @@ def generate(
         raise ValueError("events and months must be at least 1")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
+    # bandit: reproducible sample data, not secrets
+    rng = random.Random(seed)  # nosec B311
     cat = build_catalog(rng, start, months, customers)
     catalog_path = out_dir / "catalog.yml"
     catalog_path.write_text(cat.to_yaml(), encoding="utf-8", newline="\n")

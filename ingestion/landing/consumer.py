@@ -23,6 +23,7 @@ Model: getsentry/arroyo (a strategy per step, commit only what is done).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -502,10 +503,8 @@ class IngestService:
             return self._sink.write(prepared)
         except self.transient:
             sink, self._sink = self._sink, None  # reconnect on the next attempt
-            try:
+            with contextlib.suppress(Exception):  # the connection is already broken
                 sink.close()
-            except Exception:  # noqa: BLE001 - the connection is already broken
-                pass
             raise
 
     def _retry(self, action: Callable[[], T], what: str) -> T:

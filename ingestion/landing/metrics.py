@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -41,8 +42,11 @@ NEWEST_EVENT = Gauge(
 
 
 def serve(port: int) -> int:
-    """Serve /metrics on `port` (0: any free port); returns the bound port."""
-    server, _thread = start_http_server(port, addr="0.0.0.0")
+    """Serve /metrics on `port` (0: any free port); returns the bound port. Loopback unless
+    VALUEVERSE_METRICS_HOST says otherwise (compose sets 0.0.0.0 inside its own network, where
+    Prometheus scrapes it; the port is not published)."""
+    host = os.environ.get("VALUEVERSE_METRICS_HOST") or "127.0.0.1"
+    server, _thread = start_http_server(port, addr=host)
     return int(server.server_port)
 
 
