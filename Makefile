@@ -12,7 +12,7 @@ BENCH_EVENTS ?= 1000000
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install postgres chromium test check lint audit demo bench docs up clean
+.PHONY: help install postgres chromium caddy test check lint audit demo bench docs up clean
 
 help:
 	@echo "make demo   - install, then run the pipeline end to end on an embedded DuckDB"
@@ -22,8 +22,8 @@ help:
 	@echo "make check  - lint, unit tests and the DuckDB scenarios: the edit-test loop (~3 min)"
 	@echo "make bench  - landing, Kafka and build benchmarks (1M events; 10M build), dashboard page times"
 	@echo "make docs   - dbt docs generate (models, tests, lineage) for the configured warehouse"
-	@echo "make up     - Dagster webserver + daemon (UI on DAGSTER_HOST:DAGSTER_PORT, default 127.0.0.1:3000)"
-	@echo "              and the Streamlit dashboards (DASHBOARD_HOST:DASHBOARD_PORT, default 127.0.0.1:8501)"
+	@echo "make up     - Dagster webserver + daemon and the Streamlit dashboards behind one login (Caddy):"
+	@echo "              UI on 127.0.0.1:DAGSTER_PORT (3000), dashboards on 127.0.0.1:DASHBOARD_PORT (8501)"
 	@echo "make clean  - remove the virtualenv, generated data and dbt output"
 
 $(UV):
@@ -68,7 +68,7 @@ chromium:
 # stay together), with line coverage of the three packages, subprocesses included.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadgroup
-test: install postgres chromium lint audit
+test: install postgres chromium caddy lint audit
 	rm -f .coverage .coverage.*
 	VALUEVERSE_COVERAGE_DIR=$(CURDIR) $(BIN)/pytest -q $(PYTEST_PARALLEL) --durations=10 \
 	  --cov --cov-report=term
@@ -105,13 +105,31 @@ docs: install
 # (PostgreSQL storage when DAGSTER_PG_URL is set, SQLite otherwise).
 # Beside it, the Streamlit dashboards (DASHBOARD_HOST:DASHBOARD_PORT, default 127.0.0.1:8501)
 # on $VALUEVERSE_WAREHOUSE, else the demo's warehouse; stopped when Dagster stops.
-up: install
+# Dagster's UI and the dashboards behind one login (Caddy, deploy/Caddyfile): the proxy listens
+# on VALUEVERSE_UI_BIND (default 127.0.0.1) at DAGSTER_PORT and DASHBOARD_PORT, the services on
+# loopback ports only it uses. The password's bcrypt hash is made here from the environment
+# (through stdin, never a command line).
+UI_UPSTREAM_DAGSTER := 127.0.0.1:3001
+UI_UPSTREAM_DASHBOARD := 127.0.0.1:8502
+up: install caddy
+	@test -n "$$VALUEVERSE_UI_USER" && test -n "$$VALUEVERSE_UI_PASSWORD" || { \
+	  echo "make up: set VALUEVERSE_UI_USER and VALUEVERSE_UI_PASSWORD, the login in front of"\
+	       "Dagster and the dashboards (.env.example)"; exit 2; }
 	VALUEVERSE_WAREHOUSE=$${VALUEVERSE_WAREHOUSE:-duckdb://$(CURDIR)/$(DATA)/valueverse.duckdb} \
 	  $(BIN)/streamlit run dashboards/streamlit_app.py --server.headless true \
-	  --server.port $${DASHBOARD_PORT:-8501} --server.address $${DASHBOARD_HOST:-127.0.0.1} \
+	  --server.address 127.0.0.1 --server.port $(lastword $(subst :, ,$(UI_UPSTREAM_DASHBOARD))) \
 	  --browser.gatherUsageStats false & dash=$$!; \
-	trap 'kill $$dash 2>/dev/null' EXIT INT TERM; \
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/python -m dagster_project.serve
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} DAGSTER_HOST=127.0.0.1 \
+	  DAGSTER_PORT=$(lastword $(subst :, ,$(UI_UPSTREAM_DAGSTER))) \
+	  $(BIN)/python -m dagster_project.serve & dag=$$!; \
+	trap 'kill $$dash $$dag 2>/dev/null' EXIT INT TERM; \
+	VALUEVERSE_UI_PASSWORD_HASH=$$(printf '%s\n' "$$VALUEVERSE_UI_PASSWORD" | caddy hash-password) \
+	  DAGSTER_UPSTREAM=$(UI_UPSTREAM_DAGSTER) DASHBOARD_UPSTREAM=$(UI_UPSTREAM_DASHBOARD) \
+	  caddy run --config deploy/Caddyfile --adapter caddyfile
+
+# Debian's Caddy: the authenticating reverse proxy of `make up` (and its test).
+caddy:
+	@command -v caddy >/dev/null || { apt-get update -qq && apt-get install -y -qq caddy >/dev/null; }
 
 clean:
 	rm -rf $(VENV) .uv $(DATA) dbt/target dbt/logs *.egg-info .coverage .coverage.*
