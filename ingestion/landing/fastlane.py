@@ -281,14 +281,17 @@ def _canonical_props(distinct: list[str | None]) -> pa.Table:
 
     Forms are remembered across batches (most objects recur: a region, a model);
     on the 1M sample that saves ~0.1 of this step's ~0.3 CPU-s per million."""
-    if len(_FORMS) > _FORMS_LIMIT:
+    global _forms_bytes
+    if len(_FORMS) > _FORMS_LIMIT or _forms_bytes > _FORMS_BYTES_LIMIT:
         _FORMS.clear()
+        _forms_bytes = 0
     keys, canon, texts, nums = [], [], [], []
     for raw in distinct:
         if raw in _FORMS:
             forms = _FORMS[raw]
         else:
             forms = _FORMS[raw] = _forms(raw)
+            _forms_bytes += len(raw or "") + (sum(map(len, forms)) if forms else 0)
         if forms is None:
             continue
         keys.append(raw)
@@ -323,7 +326,11 @@ def _forms(raw: str | None) -> tuple[str, str, str] | None:
 
 
 _FORMS: dict[str | None, tuple[str, str, str] | None] = {}  # props_json -> forms (per process)
-_FORMS_LIMIT = 200_000  # bounded memory: cleared when it grows past this
+# bounded memory: cleared when it holds more entries, or more characters, than this (a stream
+# of distinct 16 KiB properties objects would otherwise keep gigabytes per worker)
+_FORMS_LIMIT = 200_000
+_FORMS_BYTES_LIMIT = 64 * 1024 * 1024
+_forms_bytes = 0
 
 
 def _as_utf8(lines: Lines) -> tuple[pa.Array, np.ndarray, np.ndarray]:

@@ -416,3 +416,18 @@ def _fixed_lane(lines: list[bytes], with_index: bool = False) -> list:
         for r in table.to_pylist()
     ]  # fmt: skip
     return events if with_index else [event for _, event in events]
+
+
+def test_the_properties_cache_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was bounded only in entries (200k): distinct 16 KiB properties objects could make it
+    hold gigabytes per worker."""
+    monkeypatch.setattr(fastlane, "_FORMS", {})
+    monkeypatch.setattr(fastlane, "_forms_bytes", 0)
+    monkeypatch.setattr(fastlane, "_FORMS_BYTES_LIMIT", 100_000)
+    big = ["{" + f'"k": "{i:05d}{"x" * 10_000}"' + "}" for i in range(40)]
+    for start in range(0, len(big), 4):
+        table = fastlane._canonical_props(big[start : start + 4])
+        assert table.num_rows == 4  # every object is still canonicalized
+        held = sum(len(k or "") + sum(map(len, v or ())) for k, v in fastlane._FORMS.items())
+        assert held <= 100_000 + 4 * 2 * 10_020  # the limit plus at most one call's objects
+    assert len(fastlane._FORMS) < len(big)
