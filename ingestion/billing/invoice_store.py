@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ingestion.warehouse import WarehouseConfig, connect, transaction
+from ingestion.warehouse import Session, StoreDamaged, WarehouseConfig, connect, transaction
 
 STORE_TABLES = ("finalized_invoices", "finalized_invoice_lines")
 
@@ -111,19 +111,24 @@ def ensure_guarded(
     postgres_ddl: str,
     tables: Sequence[str],
     views: Sequence[str] = (),
+    together: Sequence[str] | None = None,
 ) -> None:
     """Run idempotent DDL for append-only billing tables (and views over them), once.
 
-    On PostgreSQL, under one advisory lock (concurrent CREATE OR REPLACE of a function or
-    trigger can collide), and skipped when every guarded table already has its two triggers and
-    every view exists, so a build does not take table locks it does not need."""
+    `together` (default: all `tables`) exist all or none: one missing beside the others is
+    StoreDamaged, never re-created empty. On PostgreSQL, under one advisory lock (concurrent
+    CREATE OR REPLACE of a function or trigger can collide), and skipped when every guarded
+    table already has its two triggers and every view exists, so a build does not take table
+    locks it does not need."""
     if config.kind == "duckdb":
         with connect(config) as db:
+            _refuse_damaged(db, together or tables)
             for statement in duckdb_ddl:
                 db.script(statement)
         return
     with transaction(config) as db:
         db.execute("SELECT pg_advisory_xact_lock(hashtext('valueverse.billing_store'))")
+        _refuse_damaged(db, together or tables)
         row = db.one(
             "SELECT (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
             "        JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -136,6 +141,23 @@ def ensure_guarded(
         if row and row[0] == 2 * len(tables) and row[1] == len(views):
             return
         db.script(postgres_ddl)
+
+
+def _refuse_damaged(db: Session, tables: Sequence[str]) -> None:
+    found = {
+        name
+        for (name,) in db.rows(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'billing'"
+        )
+    }
+    present = [t for t in tables if t in found]
+    missing = [t for t in tables if t not in found]
+    if present and missing:
+        raise StoreDamaged(
+            f"the billing store is damaged: billing.{', billing.'.join(missing)} is missing while "
+            f"billing.{present[0]} exists; it is not re-created empty (issued history would be "
+            "lost without a trace): restore it from a backup"
+        )
 
 
 def ensure_store(config: WarehouseConfig) -> None:

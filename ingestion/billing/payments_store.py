@@ -25,6 +25,8 @@ from __future__ import annotations
 from ingestion.billing.invoice_store import ensure_guarded, ensure_store, guards_ddl
 from ingestion.warehouse import WarehouseConfig
 
+# the first three exist all or none (a missing one is never re-created empty); webhook_events
+# came later and is created where it is missing
 PAYMENT_TABLES = ("stripe_customers", "payment_attempts", "dunning_events", "webhook_events")
 PAYMENT_VIEWS = ("payment_attempt_latest", "invoice_payment_status")
 
@@ -155,4 +157,4 @@ def ensure_payments_store(config: WarehouseConfig) -> None:
     comes first: it owns the schema and the `refuse_change()` trigger function reused here."""
     ensure_store(config)
     ensure_guarded(config, [_TABLES, _VIEWS], _TABLES + _VIEWS + guards_ddl(PAYMENT_TABLES),
-                   PAYMENT_TABLES, PAYMENT_VIEWS)  # fmt: skip
+                   PAYMENT_TABLES, PAYMENT_VIEWS, together=PAYMENT_TABLES[:3])  # fmt: skip

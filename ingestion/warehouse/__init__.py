@@ -17,6 +17,7 @@ from ingestion.warehouse.config import (
 )
 from ingestion.warehouse.errors import (
     ConfigError,
+    StoreDamaged,
     UsageError,
     ValueVerseError,
     WarehouseBusy,
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_DUCKDB_FILE",
     "ConfigError",
     "Session",
+    "StoreDamaged",
     "UsageError",
     "ValueVerseError",
     "WarehouseBusy",

@@ -27,6 +27,12 @@ class UsageError(ValueVerseError):
     """A request that cannot be done as asked; the message says what to do instead."""
 
 
+class StoreDamaged(ValueVerseError):
+    """A table of the append-only billing store is missing while the rest of it exists: it is
+    never re-created empty (that would silently lose issued invoices or payments); someone
+    has to restore it."""
+
+
 class WarehouseError(ValueVerseError):
     """The warehouse is unreachable, busy or failing: worth trying again later."""
 

@@ -239,3 +239,35 @@ def test_finalize_refuses_unbuilt_or_stale_marts(duckdb_url: str, tmp_path: Path
     assert stale.returncode == 1
     assert "built as of 2026-02-04" in stale.stderr
     assert query(duckdb_url, "SELECT count(*) FROM billing.finalized_invoices") == [(0,)]
+
+
+def test_a_dropped_store_table_is_an_error_not_recreated_empty(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    """Dropping billing.finalized_invoice_lines used to be answered by silently creating it
+    again, empty: issued invoices lost their lines without a trace."""
+    from ingestion.billing.invoice_store import ensure_store
+    from ingestion.warehouse import resolve
+
+    ensure_store(resolve(warehouse_url))
+    if warehouse_url.startswith("duckdb://"):
+        import duckdb
+
+        con = duckdb.connect(warehouse_url[len("duckdb://") :])
+        con.execute("DROP TABLE billing.finalized_invoice_lines")
+        con.close()
+    else:
+        with psycopg.connect(warehouse_url, autocommit=True) as conn:
+            conn.execute("DROP TABLE billing.finalized_invoice_lines")
+    for args in (
+        ("invoices", "finalize", "--as-of", "2026-02-04"),
+        ("build", "--as-of", "2026-02-04"),
+    ):
+        damaged = run_cli(warehouse_url, *args, cwd=tmp_path)
+        assert damaged.returncode == 1 and "Traceback" not in damaged.stderr, args
+        assert "the billing store is damaged: billing.finalized_invoice_lines is missing" in (
+            damaged.stderr
+        ), args
+    tables = query(warehouse_url, "SELECT table_name FROM information_schema.tables"
+                   " WHERE table_schema = 'billing' AND table_name LIKE 'finalized%'")  # fmt: skip
+    assert tables == [("finalized_invoices",)]
