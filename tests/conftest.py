@@ -125,11 +125,14 @@ def pg_url() -> Iterator[str]:
 
 
 def query(url: str, sql: str) -> list[tuple]:
-    """Rows of `sql` on the warehouse at `url` (open it only after the CLI has exited)."""
+    """Rows of `sql` on the warehouse at `url` (open it only after the CLI has exited).
+    DuckDB files are opened read-only: a warehouse shared by the run's workers (the
+    dashboards') may be read by several processes at once, never while one holds it for
+    writing."""
     if url.startswith("duckdb://"):
         import duckdb
 
-        con = duckdb.connect(url[len("duckdb://") :])
+        con = duckdb.connect(url[len("duckdb://") :], read_only=True)
         try:
             return [tuple(r) for r in con.execute(sql).fetchall()]
         finally:
