@@ -59,11 +59,8 @@ def test_localstripe_signed_event_verifies_and_applies_once(
         hook_id = unique("hook")
         urllib.request.urlopen(f"{stripe_server.base}/_config/webhooks/{hook_id}", form).close()
 
-        config = resolve(duckdb_url)
-        customer = unique("cus")
-        invoice_id = add_finalized_invoice(config, customer, "20.00")
-        settings = PaymentSettings(overrides={customer: "card:4000002500003155"})
-        collect(config, gateway_for(stripe_server), datetime(2026, 2, 5), settings)
+        config, settings = resolve(duckdb_url), PaymentSettings()
+        invoice_id, _ = _pending_attempt(duckdb_url, stripe_server)
         [intent] = intents_for(stripe_server, invoice_id)
         auth = urllib.parse.urlencode({"client_secret": intent["client_secret"],
                                        "success": "true", "key": "pk_test_x"}).encode()  # fmt: skip
