@@ -30,7 +30,7 @@ from typing import Any
 
 import stripe
 
-from ingestion.payments.attempts import Attempt, record_state
+from ingestion.payments.attempts import ATTEMPT_COLUMNS, Attempt, record_state
 from ingestion.payments.gateway import SUCCEEDED, ChargeResult
 from ingestion.payments.settings import PaymentSettings
 from ingestion.payments.store import PaymentsDb
@@ -75,9 +75,8 @@ def verify_event(
     return WebhookEvent(str(data.get("id")), str(data.get("type")), charge, when)
 
 
-_LATEST = """
-SELECT invoice_id, invoice_number, customer_id, attempt_no, idempotency_key, amount_minor,
-       currency, currency_exponent, state_no, status, stripe_payment_intent_id,
+_LATEST = f"""
+SELECT {ATTEMPT_COLUMNS}, state_no, status, stripe_payment_intent_id,
        (SELECT max(created_at) FROM billing.webhook_events
         WHERE attempt_id = %s AND outcome = 'applied')
 FROM billing.payment_attempt_latest WHERE attempt_id = %s
@@ -121,9 +120,8 @@ def _apply(
         found = db.rows(_LATEST, [attempt_id, attempt_id])
         if not found:
             return "unknown_attempt"
-        inv, number, customer, no, key, amount, currency, exponent, state_no, status, pi, last = (
-            found[0]
-        )
+        attempt = Attempt(*found[0][:9])
+        state_no, status, pi, last = found[0][9:]
         if status == SUCCEEDED:
             return "final"
         if pi is not None and charge.intent_id != pi:
@@ -132,8 +130,6 @@ def _apply(
             return "stale"
         if status == charge.status and pi == charge.intent_id:
             return "unchanged"
-        attempt = Attempt(attempt_id, inv, number, customer, int(no), key, int(amount),
-                          currency, int(exponent))  # fmt: skip
         try:
             record_state(db, attempt, int(state_no) + 1, charge, "webhook", now,
                          settings.schedule_days)  # fmt: skip
