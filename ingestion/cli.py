@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from ingestion.warehouse import ValueVerseError, WarehouseConfig, env_int, resolve
+from ingestion.warehouse import ValueVerseError, WarehouseConfig, driver_errors, env_int, resolve
 
 
 class CliError(Exception):
@@ -192,12 +192,19 @@ def cmd_sample_generate(args: argparse.Namespace, config: WarehouseConfig) -> in
 
 
 def cmd_analysts_grant(args: argparse.Namespace, config: WarehouseConfig) -> int:
-
     from ingestion.roles.analysts import grant_analyst_role
 
     for line in grant_analyst_role(
         config, args.role, os.environ.get("VALUEVERSE_ANALYST_PASSWORD")
     ):
+        print(line)
+    return 0
+
+
+def cmd_roles_apply(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.roles.service_roles import apply_roles
+
+    for line in apply_roles(config, args.prefix):
         print(line)
     return 0
 
@@ -352,6 +359,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", default="analyst")
     p.set_defaults(func=cmd_analysts_grant)
 
+    roles = groups.add_parser(
+        "roles", help="PostgreSQL roles for the services (least privilege)"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = roles.add_parser(
+        "apply",
+        help="create or check the owner, loader, billing, reader and dagster roles, "
+        "the schema as the owner, and the grants (passwords from VALUEVERSE_<ROLE>_PASSWORD)",
+    )
+    p.add_argument("--prefix", default="valueverse", help="role names: <prefix>_owner, ...")
+    p.set_defaults(func=cmd_roles_apply)
+
     p = groups.add_parser("docs", help="generate dbt's documentation site for the models")
     p.set_defaults(func=cmd_docs)
 
@@ -395,6 +413,10 @@ def main(argv: list[str] | None = None) -> int:
         return func(args, config)
     except (CliError, ValueVerseError) as exc:  # config, usage or warehouse: one line
         print(f"valueverse: {exc}", file=sys.stderr)
+        return 1
+    except driver_errors() as exc:  # a statement the warehouse refused (e.g. a role's rights)
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"valueverse: the warehouse refused: {first_line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("valueverse: interrupted", file=sys.stderr)

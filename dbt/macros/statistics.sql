@@ -1,40 +1,28 @@
-{#- PostgreSQL plans the event-sized joins from table statistics. The catalog tables are
-    rewritten by every `catalog load` and are too small for autovacuum to analyze them soon,
-    and without statistics the planner guesses a couple of rows per catalog table and picks
-    nested loops that rescan every event once per charge (minutes instead of seconds at 1M
-    events). Analyzing them is a few milliseconds, so every run starts with it. DuckDB keeps
-    its own statistics up to date: nothing to do. -#}
-{% macro refresh_raw_statistics() %}
-  {{ return(adapter.dispatch('refresh_raw_statistics', 'valueverse')()) }}
+{#- PostgreSQL plans the event-sized joins from table statistics, and the raw tables need
+    three kinds of care at the start of every run (raw.maintain_statistics() in
+    ingestion/landing/raw_ddl.py does them):
+    - the catalog tables are rewritten by every `catalog load` and are too small for autovacuum
+      to analyze them soon; without statistics the planner guesses a couple of rows per catalog
+      table and picks nested loops that rescan every event once per charge (minutes instead of
+      seconds at 1M events). Analyzing them is a few milliseconds;
+    - raw.events and its partitions are analyzed when their statistics are missing or stale
+      (the rule of analyze_if_stale below);
+    - the BRIN block ranges of raw.events landed since the last summary are summarized: until
+      then a BRIN scan must read them, so "events landed since" would read every event the sink
+      wrote since its index was created.
+    Only the owner of a table may do these, and no service logs in as the owner of raw
+    (ingestion/roles/service_roles.py), so they run in a SECURITY DEFINER function that the
+    billing role (which runs dbt) may call. DuckDB keeps its own statistics: nothing to do. -#}
+{% macro maintain_raw_statistics() %}
+  {{ return(adapter.dispatch('maintain_raw_statistics', 'valueverse')()) }}
 {% endmacro %}
 
-{% macro default__refresh_raw_statistics() %}
+{% macro default__maintain_raw_statistics() %}
   select 1
 {% endmacro %}
 
-{#- PostgreSQL: summarize the block ranges of raw.events that BRIN indexes have not summarized
-    yet (rows landed since the last summary). Until a range is summarized a BRIN scan must read
-    it, so "events landed since" would read every event the sink wrote since its index was
-    created (it is created on the empty table). Reads only the new pages; DuckDB: nothing. -#}
-{% macro summarize_event_brin_ranges() %}
-  {{ return(adapter.dispatch('summarize_event_brin_ranges', 'valueverse')()) }}
-{% endmacro %}
-
-{% macro default__summarize_event_brin_ranges() %}
-  select 1
-{% endmacro %}
-
-{% macro postgres__summarize_event_brin_ranges() %}
-  select brin_summarize_new_values(indexes.indexrelid::regclass)
-  from pg_index as indexes
-  inner join pg_class as index_class on index_class.oid = indexes.indexrelid
-  inner join pg_am as access_method on access_method.oid = index_class.relam
-  inner join pg_class as table_class on table_class.oid = indexes.indrelid
-  inner join pg_namespace as namespaces on namespaces.oid = table_class.relnamespace
-  where access_method.amname = 'brin'
-    and index_class.relkind = 'i'
-    and namespaces.nspname = 'raw'
-    and table_class.relname like 'events%'
+{% macro postgres__maintain_raw_statistics() %}
+  select raw.maintain_statistics()
 {% endmacro %}
 
 {#- PostgreSQL, for the incremental rating: its inputs are a few new events, estimated from
@@ -51,13 +39,6 @@
 
 {% macro postgres__rating_session_settings() %}
   set local enable_nestloop = off
-{% endmacro %}
-
-{% macro postgres__refresh_raw_statistics() %}
-  {%- set tables = ['catalog_versions', 'catalog_metrics', 'catalog_plans', 'catalog_charges',
-                    'catalog_charge_tiers', 'catalog_charge_filters', 'catalog_customers',
-                    'catalog_discounts', 'catalog_subscriptions', 'ingest_batches'] -%}
-  analyze {% for table in tables %}{{ source('raw', table) }}{{ ", " if not loop.last }}{% endfor %}
 {% endmacro %}
 
 {#- PostgreSQL: ANALYZE the tables of `schema` named like `name_like` whose statistics are

@@ -28,7 +28,14 @@ from typing import Any
 
 from ingestion.billing.export import format_amount
 from ingestion.billing.invoice_store import ensure_store
-from ingestion.warehouse import Session, UsageError, WarehouseConfig, refuse_future, transaction
+from ingestion.warehouse import (
+    Session,
+    UsageError,
+    WarehouseConfig,
+    is_permission_denied,
+    refuse_future,
+    transaction,
+)
 
 DEFAULT_SERIES = "VV"
 DEFAULT_GRACE_DAYS = 3
@@ -214,6 +221,8 @@ def _check_built(db: Session, as_of: date) -> None:
         built = db.value("SELECT max(as_of) FROM marts.subscription_periods")
         db.rows("SELECT adjustment_amount FROM marts.invoices LIMIT 1")
     except Exception as exc:  # a missing table or column: the marts were never built (or old)
+        if is_permission_denied(exc):  # a role that may not read them: say that instead
+            raise
         raise UsageError(
             "there are no invoices to finalize yet: run `valueverse build` first"
         ) from exc
@@ -225,9 +234,11 @@ def _check_built(db: Session, as_of: date) -> None:
 
 
 def _lock_store(db: Session) -> None:
-    # one finalizer at a time; readers of the store are not blocked
+    """One finalizer at a time; readers of the store are not blocked. An advisory lock, not a
+    table lock: the billing role that finalizes may only insert into the store, and PostgreSQL
+    grants the stronger table locks to roles that may update it."""
     if db.kind == "postgres":
-        db.execute("LOCK TABLE billing.finalized_invoices IN SHARE ROW EXCLUSIVE MODE")
+        db.execute("SELECT pg_advisory_xact_lock(hashtext('valueverse.finalize'))")
 
 
 def _insert_batch(db: Session, rows: list[tuple[str, str, int]], series: str, as_of: date) -> None:

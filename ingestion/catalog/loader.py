@@ -148,13 +148,15 @@ def _load_postgres(
     import psycopg
     from psycopg import errors
 
+    from ingestion.landing.sinks.postgres import ensure_raw_schema
+
     for attempt in range(3):
         try:
             with connect_postgres(config) as conn, conn.cursor() as cur:
                 # Lock first: the version number is max+1, and concurrent
                 # CREATE ... IF NOT EXISTS of one table can collide as well.
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
-                cur.execute(raw_ddl.postgres_ddl())
+                ensure_raw_schema(conn)
                 return _write(cur, "%s", catalog, version_row)
         except (errors.UniqueViolation, errors.DuplicateObject, errors.DuplicateTable):
             # Another component created the raw schema at the same moment; the

@@ -180,6 +180,68 @@ def duckdb_ddl() -> str:
     return (_COMMON + events).format(**DUCKDB_TYPES)
 
 
+POSTGRES_TABLES = (
+    "rejected_events", "event_conflicts", "ingest_batches", "catalog_versions", "catalog_metrics",
+    "catalog_plans", "catalog_charges", "catalog_charge_tiers", "catalog_charge_filters",
+    "catalog_customers", "catalog_discounts", "catalog_subscriptions", "event_ids", "events",
+)  # fmt: skip
+FUNCTIONS = ("raw.create_events_partition(integer, integer)", "raw.maintain_statistics()")
+
+# Creating a partition needs the owner of raw.events, which no service logs in as
+# (ingestion/roles/service_roles.py): the loader calls this function, which runs as the owner
+# and makes only a month near today (the sink asks for at most 36 back and 1 ahead), so a
+# hostile timestamp cannot make it create partitions without end.
+_PARTITION_FUNCTION = """
+CREATE OR REPLACE FUNCTION raw.create_events_partition(year integer, month integer)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    first_day date := make_date(year, month, 1);
+    this_month date := date_trunc('month', now() AT TIME ZONE 'UTC')::date;
+BEGIN
+    IF first_day < this_month - interval '37 months' OR first_day > this_month + interval '2 months'
+    THEN
+        RAISE EXCEPTION 'no partition for %-%: only months near today get one', year, month;
+    END IF;
+    EXECUTE format('CREATE TABLE IF NOT EXISTS raw.%I PARTITION OF raw.events'
+                   ' FOR VALUES FROM (%L) TO (%L)',
+                   format('events_y%sm%s', lpad(year::text, 4, '0'), lpad(month::text, 2, '0')),
+                   first_day, first_day + interval '1 month');
+END $$;
+REVOKE ALL ON FUNCTION raw.create_events_partition(integer, integer) FROM PUBLIC;
+"""
+
+# What dbt's first hook asks before every build (dbt/macros/statistics.sql says why); only the
+# owner of a table may analyze it or summarize its BRIN ranges, hence SECURITY DEFINER.
+_STATISTICS_FUNCTION = """
+CREATE OR REPLACE FUNCTION raw.maintain_statistics() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    stale record;
+BEGIN
+    ANALYZE raw.catalog_versions, raw.catalog_metrics, raw.catalog_plans, raw.catalog_charges,
+        raw.catalog_charge_tiers, raw.catalog_charge_filters, raw.catalog_customers,
+        raw.catalog_discounts, raw.catalog_subscriptions, raw.ingest_batches;
+    FOR stale IN
+        SELECT schemaname, relname FROM pg_stat_user_tables
+        WHERE schemaname = 'raw' AND relname LIKE 'events%'
+          AND (coalesce(last_analyze, last_autoanalyze) IS NULL
+               OR n_mod_since_analyze > 0.1 * greatest(n_live_tup, 1000))
+    LOOP
+        EXECUTE format('ANALYZE %I.%I', stale.schemaname, stale.relname);
+    END LOOP;
+    PERFORM brin_summarize_new_values(i.indexrelid::regclass)
+    FROM pg_index AS i
+    JOIN pg_class AS index_class ON index_class.oid = i.indexrelid
+    JOIN pg_am AS am ON am.oid = index_class.relam
+    JOIN pg_class AS table_class ON table_class.oid = i.indrelid
+    JOIN pg_namespace AS n ON n.oid = table_class.relnamespace
+    WHERE am.amname = 'brin' AND index_class.relkind = 'i'
+      AND n.nspname = 'raw' AND table_class.relname LIKE 'events%';
+END $$;
+REVOKE ALL ON FUNCTION raw.maintain_statistics() FROM PUBLIC;
+"""
+
+
 def postgres_ddl() -> str:
     """Everything but raw.events, whose shape depends on TimescaleDB (sinks/postgres.py)."""
     ledger = """
@@ -188,7 +250,7 @@ CREATE TABLE IF NOT EXISTS raw.event_ids (
     content_hash  BYTEA NOT NULL                    -- the winner's, to tell conflicts
 );
 """
-    return (_COMMON + ledger).format(**POSTGRES_TYPES)
+    return (_COMMON + ledger).format(**POSTGRES_TYPES) + _PARTITION_FUNCTION + _STATISTICS_FUNCTION
 
 
 def postgres_events_columns() -> str:

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from ingestion.quality.checks import ResultRow
-from ingestion.warehouse import WarehouseConfig, transaction
+from ingestion.warehouse import Session, WarehouseConfig, transaction
 
 DDL = [
     "CREATE SCHEMA IF NOT EXISTS quality",
@@ -52,6 +52,25 @@ INSERT_RUN = (
 )
 
 
+def ensure_results_tables(config: WarehouseConfig) -> None:
+    with transaction(config) as db:
+        _ensure(db)
+
+
+def _ensure(db: Session) -> None:
+    """Create the results tables unless both exist: the billing role that writes them may not
+    run DDL (ingestion/roles/service_roles.py)."""
+    if (
+        db.value(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'quality'"
+            " AND table_name IN ('expectation_results', 'runs')"
+        )
+        < 2
+    ):
+        for statement in DDL:
+            db.execute(statement)
+
+
 def write_results(
     config: WarehouseConfig,
     run_id: str,
@@ -69,8 +88,7 @@ def write_results(
     ]  # fmt: skip
     run = (run_id, run_at, as_of, critical_failures == 0, critical_failures, str(docs_index))
     with transaction(config) as db:
-        for statement in DDL:
-            db.execute(statement)
+        _ensure(db)
         if params:
             db.executemany(INSERT_RESULT, params)
         db.execute(INSERT_RUN, run)

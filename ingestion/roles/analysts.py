@@ -16,26 +16,15 @@ its password would hand out everything else it can do.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
-import re
-import unicodedata
-
 from psycopg import sql
 
+from ingestion.roles.pg_roles import LOCKED_DOWN, check_name, has_schema, make_role, set_password
 from ingestion.warehouse import UsageError, WarehouseConfig, connect_postgres
 
 MARTS_SCHEMA = "marts"
-_ROLE_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 ROLE_MARK = "valueverse analyst (read-only marts)"  # the role's COMMENT: made by this command
 STATEMENT_TIMEOUT = "120s"
 CONNECTION_LIMIT = 10
-_LIMITS = (
-    "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT LOGIN"
-    f" CONNECTION LIMIT {CONNECTION_LIMIT}"
-)
 
 
 def grant_analyst_role(config: WarehouseConfig, role: str, password: str | None) -> list[str]:
@@ -46,45 +35,49 @@ def grant_analyst_role(config: WarehouseConfig, role: str, password: str | None)
             "analyst roles are a PostgreSQL feature; on DuckDB share a read-only copy "
             "of the file (duckdb -readonly) instead"
         )
-    if not _ROLE_RE.fullmatch(role):
-        raise UsageError(f"role name {role!r} must match [a-z_][a-z0-9_]{{0,62}}")
+    check_name(role)
     ident = sql.Identifier(role)
     schema = sql.Identifier(MARTS_SCHEMA)
     done = []
     with connect_postgres(config) as conn, conn.transaction():
         db = conn.execute("SELECT current_database(), current_user").fetchone()
         assert db is not None
-        if _role_exists(conn, role):
-            _refuse_unless_ours(conn, role)
-        else:
-            conn.execute(sql.SQL("CREATE ROLE {}").format(ident))
-            conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(ident, sql.Literal(ROLE_MARK)))
+        if make_role(conn, role, ROLE_MARK, "valueverse analysts grant"):
             done.append(f"created role {role}")
-        conn.execute(sql.SQL(f"ALTER ROLE {{}} {_LIMITS}").format(ident))
+        conn.execute(
+            sql.SQL(
+                f"ALTER ROLE {{}} {LOCKED_DOWN} LOGIN CONNECTION LIMIT {CONNECTION_LIMIT}"
+            ).format(ident)
+        )
         conn.execute(
             sql.SQL("ALTER ROLE {} SET statement_timeout = {}").format(
                 ident, sql.Literal(STATEMENT_TIMEOUT)
             )
         )
         if password:
-            verifier = sql.Literal(scram_verifier(password))
-            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, verifier))
+            set_password(conn, role, password)
             done.append("set its password from VALUEVERSE_ANALYST_PASSWORD (as a SCRAM verifier)")
         database = sql.Identifier(db[0])
         conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(database, ident))
         # no temporary tables: TEMP is granted to PUBLIC by default, so it is taken from PUBLIC
-        # (the owner keeps it; the services connect as the owner)
+        # (the owner keeps it; `valueverse roles apply` grants it to the services that need it)
         conn.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC").format(database))
         conn.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM {}").format(database, ident))
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, ident))
         conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(schema, ident))
+        # every table dbt creates there later: dbt runs as the schema's owner (`roles apply`
+        # gives it to the billing role; without service roles, whoever created it)
+        builder = conn.execute(
+            "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s",
+            (MARTS_SCHEMA,),
+        ).fetchone()[0]
         conn.execute(
             sql.SQL(
                 "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT SELECT ON TABLES TO {}"
-            ).format(sql.Identifier(db[1]), schema, ident)
+            ).format(sql.Identifier(builder), schema, ident)
         )
-        if _has_schema(conn, "raw"):  # nothing on landing data, even if granted by hand before
+        if has_schema(conn, "raw"):  # nothing on landing data, even if granted by hand before
             conn.execute(sql.SQL("REVOKE ALL ON SCHEMA raw FROM {}").format(ident))
             conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA raw FROM {}").format(ident))
         done.append(f"granted read on schema {MARTS_SCHEMA} (now and after every dbt build)")
@@ -93,55 +86,3 @@ def grant_analyst_role(config: WarehouseConfig, role: str, password: str | None)
             " no temporary tables"
         )
     return done
-
-
-def scram_verifier(password: str, iterations: int = 4096) -> str:
-    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802 / 7677, in
-    PostgreSQL's `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` form), computed
-    here so that the password itself never travels in a statement."""
-    salt = os.urandom(16)
-    normalized = unicodedata.normalize("NFKC", password).encode()  # SASLprep's core step
-    salted = hashlib.pbkdf2_hmac("sha256", normalized, salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    b64 = [base64.b64encode(part).decode() for part in (salt, stored_key, server_key)]
-    return f"SCRAM-SHA-256${iterations}:{b64[0]}${b64[1]}:{b64[2]}"
-
-
-def _role_exists(conn, role: str) -> bool:
-    return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is not None
-
-
-def _refuse_unless_ours(conn, role: str) -> None:
-    """An existing role may be updated only if this command created it and nothing else was
-    given to it since (memberships, ownership of anything, attributes)."""
-    row = conn.execute(
-        "SELECT shobj_description(r.oid, 'pg_authid'),"
-        " r.rolsuper OR r.rolcreatedb OR r.rolcreaterole OR r.rolreplication OR r.rolbypassrls,"
-        " ARRAY(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid"
-        "       WHERE m.member = r.oid ORDER BY 1),"
-        " EXISTS (SELECT 1 FROM pg_class WHERE relowner = r.oid)"
-        "   OR EXISTS (SELECT 1 FROM pg_namespace WHERE nspowner = r.oid)"
-        "   OR EXISTS (SELECT 1 FROM pg_database WHERE datdba = r.oid)"
-        " FROM pg_roles r WHERE r.rolname = %s",
-        (role,),
-    ).fetchone()
-    comment, powerful, member_of, owns = row
-    problems = [
-        *(["it was not created by `valueverse analysts grant`"] if comment != ROLE_MARK else []),
-        *(["it has superuser, create or replication rights"] if powerful else []),
-        *([f"it is a member of {', '.join(member_of)}"] if member_of else []),
-        *(["it owns tables, schemas or databases"] if owns else []),
-    ]
-    if problems:
-        raise UsageError(
-            f"role {role} already exists and {'; '.join(problems)}: refused, because setting "
-            "its password would hand out everything else it can do. Choose another --role, "
-            "or drop that role first."
-        )
-
-
-def _has_schema(conn, name: str) -> bool:
-    row = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)).fetchone()
-    return row is not None

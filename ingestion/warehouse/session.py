@@ -217,6 +217,13 @@ def is_undefined(exc: BaseException) -> bool:
     return isinstance(exc, (duckdb.CatalogException, psycopg.errors.UndefinedTable))
 
 
+def is_permission_denied(exc: BaseException) -> bool:
+    """Did the role lack the right (PostgreSQL service roles, ingestion/roles/service_roles.py)?"""
+    import psycopg.errors
+
+    return isinstance(exc, psycopg.errors.InsufficientPrivilege)
+
+
 def is_duplicate_key(exc: BaseException) -> bool:
     """Did an INSERT collide with a row another writer added under the same key?"""
     import duckdb

@@ -38,16 +38,33 @@ def test_people_reach_dagster_and_the_dashboards_only_through_the_login() -> Non
         assert ":?" in env[required], required  # compose refuses to start without it
 
 
-def test_the_dashboards_never_read_with_the_owners_url() -> None:
-    url = SERVICES["dashboards"]["environment"]["VALUEVERSE_WAREHOUSE"]
-    assert url.startswith("${VALUEVERSE_DASHBOARD_WAREHOUSE:?")
-    assert "POSTGRES_PASSWORD" not in url
+def test_each_service_logs_in_as_its_own_role() -> None:
+    """Before, every service connected as the administrator (POSTGRES_USER), who can disable
+    the store's triggers or drop it (tests/integration/test_service_roles.py shows what each
+    role may do)."""
+    roles = {
+        ("ingest", "VALUEVERSE_WAREHOUSE"): "valueverse_loader",
+        ("dagster", "VALUEVERSE_WAREHOUSE"): "valueverse_billing",
+        ("dagster", "DAGSTER_PG_URL"): "valueverse_dagster",
+        ("dashboards", "VALUEVERSE_WAREHOUSE"): "valueverse_reader",
+    }
+    for (service, variable), role in roles.items():
+        url = SERVICES[service]["environment"][variable]
+        assert url.startswith(f"postgresql://{role}:"), (service, variable)
+        assert "POSTGRES_USER" not in url and "POSTGRES_PASSWORD" not in url
+        assert SERVICES[service]["depends_on"]["roles"] == {
+            "condition": "service_completed_successfully"
+        }
+    assert SERVICES["roles"]["command"] == ["roles", "apply"]
+    assert "POSTGRES_PASSWORD" in SERVICES["roles"]["environment"]["VALUEVERSE_WAREHOUSE"]
 
 
 def test_no_password_has_a_default() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     assert "${POSTGRES_PASSWORD:?" in text and "change-me" not in text
     for name in ("POSTGRES_PASSWORD", "VALUEVERSE_UI_PASSWORD", "VALUEVERSE_UI_PASSWORD_HASH",
-                 "STRIPE_API_KEY", "VALUEVERSE_ANALYST_PASSWORD"):  # fmt: skip
+                 "STRIPE_API_KEY", "VALUEVERSE_ANALYST_PASSWORD", "VALUEVERSE_LOADER_PASSWORD",
+                 "VALUEVERSE_BILLING_PASSWORD", "VALUEVERSE_READER_PASSWORD",
+                 "VALUEVERSE_DAGSTER_PASSWORD"):  # fmt: skip
         assert re.search(rf"^{name}=$", ENV_EXAMPLE, re.M), name
     assert "change-me" not in ENV_EXAMPLE

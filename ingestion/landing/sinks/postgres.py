@@ -163,16 +163,11 @@ class PostgresSink(EventSink):
 
     def ensure_schema(self) -> None:
         with self.conn.transaction():
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            self.conn.execute(raw_ddl.postgres_ddl())
-            self.timescale = _enable_timescale(self.conn)
-            exists = self.conn.execute("SELECT to_regclass('raw.events') IS NOT NULL").fetchone()
-            if not exists or not exists[0]:
-                _create_events_table(self.conn, self.timescale)
-            if not self.timescale:
-                self.conn.execute(
-                    "CREATE TABLE IF NOT EXISTS raw.events_other PARTITION OF raw.events DEFAULT"
-                )
+            ensure_raw_schema(self.conn)
+            kind = self.conn.execute(
+                "SELECT relkind FROM pg_class WHERE oid = 'raw.events'::regclass"
+            ).fetchone()
+            self.timescale = kind is not None and kind[0] != "p"  # a hypertable is a plain table
             _create_stages(self.conn)
 
     def write(self, batch: PreparedBatch) -> Counts:
@@ -307,14 +302,9 @@ class PostgresSink(EventSink):
         self._partitions |= set(missing)
 
     def _create_partition(self, year: int, month: int) -> None:
-        nxt = (year + month // 12, month % 12 + 1)
         try:
             with self.conn.transaction():  # a savepoint: a refusal leaves the others
-                self.conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS raw.events_y{year:04d}m{month:02d} "
-                    f"PARTITION OF raw.events FOR VALUES FROM ('{year:04d}-{month:02d}-01') "
-                    f"TO ('{nxt[0]:04d}-{nxt[1]:02d}-01')"
-                )
+                self.conn.execute("SELECT raw.create_events_partition(%s, %s)", (year, month))
         except psycopg.errors.CheckViolation:  # the DEFAULT partition holds rows of it
             pass
 
@@ -343,6 +333,32 @@ def _event_fields(events: pa.Table, batch_id: str, landed_at) -> list[pgcopy.Fie
         pgcopy.constant_text(batch_id),
         pgcopy.constant_timestamp(landed_at),
     ]
+
+
+def ensure_raw_schema(conn: psycopg.Connection) -> None:
+    """Create the raw schema unless it is all there (inside the caller's transaction). Checked
+    first because the loader role may not run DDL at all, not even a CREATE ... IF NOT EXISTS
+    of what exists (ingestion/roles/service_roles.py)."""
+    if _raw_schema_ready(conn):
+        return
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+    conn.execute(raw_ddl.postgres_ddl())
+    timescale = _enable_timescale(conn)
+    exists = conn.execute("SELECT to_regclass('raw.events')").fetchone()
+    if not exists or not exists[0]:
+        _create_events_table(conn, timescale)
+    if not timescale:
+        conn.execute("CREATE TABLE IF NOT EXISTS raw.events_other PARTITION OF raw.events DEFAULT")
+
+
+def _raw_schema_ready(conn: psycopg.Connection) -> bool:
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        "        WHERE n.nspname = 'raw' AND c.relname = ANY(%s)) = %s"
+        " AND (SELECT bool_and(to_regprocedure(f) IS NOT NULL) FROM unnest(%s::text[]) AS f)",
+        (list(raw_ddl.POSTGRES_TABLES), len(raw_ddl.POSTGRES_TABLES), list(raw_ddl.FUNCTIONS)),
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _enable_timescale(conn: psycopg.Connection) -> bool:
