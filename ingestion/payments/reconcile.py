@@ -51,10 +51,8 @@ def reconcile(
     gateway: PaymentGateway,
     settings: PaymentSettings,
     now: datetime,
-    after_stripe: object = None,
 ) -> ReconcileCounts:
-    """Settle open attempts; `after_stripe` is called right after a charge returns (tests
-    inject a crash there)."""
+    """Settle open attempts (see the module's docstring)."""
     counts = ReconcileCounts()
     for attempt, state_no, status, intent_id in open_attempts(db):
         source = "poll" if intent_id else "reconcile"
@@ -70,8 +68,6 @@ def reconcile(
                     result = min(found, key=lambda r: _PREFERENCE.get(r.status, 2))
                 else:
                     result = charge_attempt(db, gateway, settings, attempt, now)
-                    if callable(after_stripe):
-                        after_stripe()
                     counts.resent += 1
         except GatewayUnavailable as exc:
             log.warning("reconciliation stopped, attempts stay pending: %s", exc)
