@@ -71,6 +71,7 @@ class CollectResult:
             "uncollectible": statuses.get("uncollectible", 0),
             "charged": self.charged,
             "reconciled": self.reconcile.reconciled if self.reconcile else 0,
+            "expired": self.reconcile.expired if self.reconcile else 0,
             "nothing_due": self.nothing_due,
             "refused": self.refused,
         }

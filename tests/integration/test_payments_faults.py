@@ -133,7 +133,9 @@ def _run_collect(url: str, server: LocalStripe, now: str, crash: bool):
     payments_killed.py, whose gateway SIGKILLs the process once Stripe answered a charge."""
     env = {**os.environ, "VALUEVERSE_WAREHOUSE": url, "STRIPE_API_KEY": TEST_KEY,
            "STRIPE_API_BASE": server.base}  # fmt: skip
-    command = [sys.executable, "-m", "tests.integration.payments_killed"] if crash else [CLI]
+    command = (
+        [sys.executable, "-m", "tests.integration.payments_killed", "charge"] if crash else [CLI]
+    )
     return subprocess.run([*command, "payments", "collect", "--now", now], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
 
