@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS billing.payment_attempts (
     amount_received_minor    BIGINT,            -- what Stripe says it collected
     decline_code             VARCHAR,
     decline_message          VARCHAR,
-    source                   VARCHAR NOT NULL,  -- collect | reconcile | poll | webhook
+    source                   VARCHAR NOT NULL,  -- collect | reconcile | poll | expiry | webhook
     recorded_at              TIMESTAMP NOT NULL,  -- UTC, the run's clock
     PRIMARY KEY (attempt_id, state_no),
     CHECK (status IN ('pending', 'succeeded', 'failed', 'requires_action', 'unknown')),

@@ -101,15 +101,20 @@ def record_state(
         db.insert("dunning_events", event, ignore_conflict=True)
 
 
-def open_attempts(db: PaymentsDb) -> list[tuple[Attempt, int, str, str | None]]:
-    """Attempts whose newest state is not final: (attempt, its state_no, status, intent id)."""
+def open_attempts(
+    db: PaymentsDb,
+) -> list[tuple[Attempt, int, str, str | None, datetime | None]]:
+    """Attempts whose newest state is not final: (attempt, its state_no, status, intent id,
+    when it first became requires_action, if it did: the customer's wait starts there)."""
     rows = db.rows(
-        f"SELECT {ATTEMPT_COLUMNS}, state_no, status, stripe_payment_intent_id"
-        " FROM billing.payment_attempt_latest"
-        " WHERE status IN ('pending', 'unknown', 'requires_action')"
+        f"SELECT {ATTEMPT_COLUMNS}, state_no, status, stripe_payment_intent_id,"
+        " (SELECT min(a.recorded_at) FROM billing.payment_attempts AS a"
+        "  WHERE a.attempt_id = l.attempt_id AND a.status = 'requires_action')"
+        " FROM billing.payment_attempt_latest AS l"
+        " WHERE l.status IN ('pending', 'unknown', 'requires_action')"
         " ORDER BY invoice_id, attempt_no"
     )
-    return [(Attempt(*row[:9]), int(row[9]), str(row[10]), row[11]) for row in rows]
+    return [(Attempt(*row[:9]), int(row[9]), str(row[10]), row[11], row[12]) for row in rows]
 
 
 def ensure_customer(

@@ -18,7 +18,6 @@ at the first failure to connect, attempts stay pending, and the next run reconci
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -33,7 +32,6 @@ from ingestion.payments.store import PaymentsDb
 from ingestion.warehouse import WarehouseBusy, WarehouseConfig, refuse_future
 
 log = logging.getLogger(__name__)
-CRASH_ENV = "VALUEVERSE_PAYMENTS_CRASH_AFTER_STRIPE"
 
 _CANDIDATES = """
 SELECT f.invoice_id, f.invoice_number, f.customer_id, f.total, f.currency, f.currency_exponent,
@@ -73,6 +71,7 @@ class CollectResult:
             "uncollectible": statuses.get("uncollectible", 0),
             "charged": self.charged,
             "reconciled": self.reconcile.reconciled if self.reconcile else 0,
+            "expired": self.reconcile.expired if self.reconcile else 0,
             "nothing_due": self.nothing_due,
             "refused": self.refused,
         }
@@ -84,13 +83,6 @@ def utc_naive(moment: datetime | None) -> datetime:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
-
-
-def _crash_if_asked() -> None:
-    """Fault injection for the crash test: die like a killed process (no cleanup, no flush)
-    right after Stripe answered and before the warehouse hears of it."""
-    if os.environ.get(CRASH_ENV) == "1":
-        os._exit(137)
 
 
 def collect(
@@ -112,7 +104,7 @@ def collect(
     with PaymentsDb(config) as db:
         if not db.try_lock():
             raise WarehouseBusy("another payment collection is running on this warehouse")
-        result.reconcile = reconcile(db, gateway, settings, clock, after_stripe=_crash_if_asked)
+        result.reconcile = reconcile(db, gateway, settings, clock)
         result.nothing_due = int(
             db.value("SELECT count(*) FROM billing.finalized_invoices WHERE total <= 0")
         )
@@ -176,5 +168,4 @@ def _charge(
                                      "detail": None, "recorded_at": now},
                   ignore_conflict=True)  # fmt: skip
     charged = charge_attempt(db, gateway, settings, attempt, now)
-    _crash_if_asked()
     record_state(db, attempt, 2, charged, "collect", now, settings.schedule_days)

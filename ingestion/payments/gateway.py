@@ -106,6 +106,14 @@ class PaymentGateway(ABC):
     def retrieve_charge(self, intent_id: str) -> ChargeResult:
         """The charge's current state (polling a requires_action or processing charge)."""
 
+    @abstractmethod
+    def cancel(self, intent_id: str, idempotency_key: str) -> ChargeResult:
+        """Cancel a charge still waiting for the customer; return its state afterwards.
+
+        Safe to repeat and to race with the customer: when the processor refuses because the
+        charge is no longer cancelable (canceled already, or paid in the meantime), the charge
+        is read again and its real state returned, so a paid charge never comes back failed."""
+
 
 class PaymentMethodDeclined(GatewayError):
     """The card was refused when attached: recorded as a failed attempt with its code."""

@@ -10,6 +10,9 @@ Runs at the start of every collection, BEFORE any new charge, so a crash or a ti
   second one; localstripe lists exactly, so "not found" there means "never created").
 - `pending`/`unknown`/`requires_action` with an id: polled (retrieved) until it is final; a
   customer who authenticated later turns a `requires_action` into `succeeded` this way.
+- `requires_action` for longer than `VALUEVERSE_PAYMENTS_ACTION_TIMEOUT_HOURS` (by the run's
+  clock): its PaymentIntent is cancelled and the attempt recorded `failed`, so dunning retries
+  it (expiry.py).
 
 If Stripe cannot be reached, reconciliation stops and the attempts stay open; the collector
 then makes no new charge for those invoices (their status is still pending).
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ingestion.payments.attempts import charge_attempt, open_attempts, record_state
+from ingestion.payments.expiry import expire, is_expired
 from ingestion.payments.gateway import (
     FAILED,
     REQUIRES_ACTION,
@@ -42,6 +46,7 @@ class ReconcileCounts:
     reconciled: int = 0  # open attempts whose state changed
     resent: int = 0  # pending attempts Stripe had never seen, sent again with their key
     still_open: int = 0
+    expired: int = 0  # requires_action past the timeout, cancelled at Stripe and failed
     unreachable: bool = False
     duplicates: int = 0  # attempts Stripe holds more than one PaymentIntent for (alarm)
 
@@ -51,15 +56,18 @@ def reconcile(
     gateway: PaymentGateway,
     settings: PaymentSettings,
     now: datetime,
-    after_stripe: object = None,
 ) -> ReconcileCounts:
-    """Settle open attempts; `after_stripe` is called right after a charge returns (tests
-    inject a crash there)."""
+    """Settle open attempts (see the module's docstring)."""
     counts = ReconcileCounts()
-    for attempt, state_no, status, intent_id in open_attempts(db):
+    hours = settings.action_timeout_hours
+    for attempt, state_no, status, intent_id, waiting_since in open_attempts(db):
         source = "poll" if intent_id else "reconcile"
         try:
-            if intent_id:
+            if intent_id and status == REQUIRES_ACTION and is_expired(waiting_since, now, hours):
+                source = "expiry"
+                result = expire(gateway, attempt, intent_id, hours)
+                counts.expired += result.status == FAILED
+            elif intent_id:
                 result = gateway.retrieve_charge(intent_id)
             else:
                 found = gateway.find_charges(attempt.invoice_id, attempt.attempt_no)
@@ -70,8 +78,6 @@ def reconcile(
                     result = min(found, key=lambda r: _PREFERENCE.get(r.status, 2))
                 else:
                     result = charge_attempt(db, gateway, settings, attempt, now)
-                    if callable(after_stripe):
-                        after_stripe()
                     counts.resent += 1
         except GatewayUnavailable as exc:
             log.warning("reconciliation stopped, attempts stay pending: %s", exc)

@@ -10,6 +10,9 @@
 - `VALUEVERSE_DUNNING_SCHEDULE_DAYS` (default `3,5,7`): days after the first failure at which
   a retry is made; after the last retry fails the invoice is uncollectible.
 - `VALUEVERSE_STRIPE_TIMEOUT_SECONDS` (default 30): how long one Stripe request may take.
+- `VALUEVERSE_PAYMENTS_ACTION_TIMEOUT_HOURS` (default 72): how long an attempt may wait for the
+  customer to authenticate (`requires_action`) before it is cancelled and counts as a failure
+  that dunning retries (expiry.py).
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from ingestion.warehouse import env_decimal
+from ingestion.warehouse import env_decimal, env_int
 
 DEFAULT_PAYMENT_METHOD = "pm_card_visa"
 DEFAULT_SCHEDULE_DAYS = (3, 5, 7)
+DEFAULT_ACTION_TIMEOUT_HOURS = 72
 
 
 class SettingsError(ValueError):
@@ -50,6 +54,13 @@ def stripe_timeout_seconds() -> float:
     return float(seconds)
 
 
+def action_timeout_hours() -> int:
+    """VALUEVERSE_PAYMENTS_ACTION_TIMEOUT_HOURS, checked (a ConfigError names a bad value): at
+    least an hour, at most a year."""
+    return env_int("VALUEVERSE_PAYMENTS_ACTION_TIMEOUT_HOURS", DEFAULT_ACTION_TIMEOUT_HOURS,
+                   1, 24 * 365)  # fmt: skip
+
+
 def load_overrides(path: Path) -> dict[str, str]:
     """The per-customer payment method file (YAML, or JSON which is YAML too)."""
     import yaml
@@ -70,6 +81,7 @@ class PaymentSettings:
     default_payment_method: str = DEFAULT_PAYMENT_METHOD
     overrides: dict[str, str] = field(default_factory=dict)
     schedule_days: tuple[int, ...] = DEFAULT_SCHEDULE_DAYS
+    action_timeout_hours: int = DEFAULT_ACTION_TIMEOUT_HOURS
 
     def payment_method_for(self, customer_id: str) -> str:
         return self.overrides.get(customer_id, self.default_payment_method)
@@ -82,6 +94,7 @@ class PaymentSettings:
             or DEFAULT_PAYMENT_METHOD,
             overrides=load_overrides(Path(file)) if file else {},
             schedule_days=parse_schedule(os.environ.get("VALUEVERSE_DUNNING_SCHEDULE_DAYS")),
+            action_timeout_hours=action_timeout_hours(),
         )
 
 

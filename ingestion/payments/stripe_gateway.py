@@ -149,6 +149,21 @@ class StripeGateway(PaymentGateway):
     def retrieve_charge(self, intent_id: str) -> ChargeResult:
         return intent_result(self._call(self._client.v1.payment_intents.retrieve, intent_id))
 
+    def cancel(self, intent_id: str, idempotency_key: str) -> ChargeResult:
+        """Stripe answers a repeated cancel with the same key by its first answer (for 24 h);
+        after that, and on localstripe, which ignores keys, a PaymentIntent that is canceled
+        or succeeded already is refused (400): then it is read again. A refusal that the
+        re-read does not explain (the intent still waits for the customer) is raised."""
+        try:
+            intent = self._call(self._client.v1.payment_intents.cancel, intent_id,
+                                options={"idempotency_key": idempotency_key})  # fmt: skip
+        except RequestRefused:
+            current = self.retrieve_charge(intent_id)
+            if current.status == REQUIRES_ACTION:
+                raise
+            return current
+        return intent_result(intent)
+
     # helpers -----------------------------------------------------------------------------
     def _declined(self, request: ChargeRequest, exc: stripe.CardError) -> ChargeResult:
         """A card error on confirmation: the PaymentIntent exists and failed (or, off session,

@@ -159,7 +159,8 @@ def test_requires_action_is_recorded_then_polled_until_paid(
     """localstripe answers a 3-D Secure card (4000002500003155) confirmed off session with a
     PaymentIntent in `requires_action` (Stripe itself would decline with
     authentication_required; both are recorded as requires_action). No retry is made while the
-    customer has to act; once they authenticate, the next run's poll records the success."""
+    customer has to act; once they authenticate, within the action timeout (72 h by default,
+    test_payments_action_timeout.py), the next run's poll records the success."""
     config = resolve(warehouse_url)
     customer = unique("cus")
     invoice_id = add_finalized_invoice(config, customer, "20.00", "EUR", 2)
@@ -170,8 +171,8 @@ def test_requires_action_is_recorded_then_polled_until_paid(
     assert intent["status"] == "requires_action"
     assert _status(config, invoice_id) == "requires_action"
 
-    # a week later, still waiting: no new PaymentIntent, no new state row
-    collect(config, gateway, datetime(2026, 2, 12), settings)
+    # two days later, still waiting: no new PaymentIntent, no new state row
+    collect(config, gateway, datetime(2026, 2, 7, 6), settings)
     assert len(intents_for(stripe_server, invoice_id)) == 1
     assert len(_attempts(config, invoice_id)) == 2
 
@@ -181,7 +182,7 @@ def test_requires_action_is_recorded_then_polled_until_paid(
     urllib.request.urlopen(
         f"{stripe_server.base}/v1/payment_intents/{intent['id']}/_authenticate", form, timeout=10
     ).close()
-    result = collect(config, gateway, datetime(2026, 2, 13), settings)
+    result = collect(config, gateway, datetime(2026, 2, 8, 5), settings)  # 71 h after NOW
     assert result.summary()["paid"] == 1 and result.charged == 0
     assert _attempts(config, invoice_id)[-1] == (1, 3, "succeeded", 2000, 2000, None)
     assert len(intents_for(stripe_server, invoice_id)) == 1

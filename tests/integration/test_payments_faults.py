@@ -4,24 +4,27 @@
   nothing else is charged, and the next run settles it.
 - Stripe charged but its answer was lost: the next run finds the PaymentIntent by metadata
   and records it; nothing is charged twice.
-- The collector process is killed (os._exit(137), a real process death) right after Stripe
-  answered and before the warehouse write: the rerun charges nothing twice.
+- The collector process is killed (SIGKILL, a real process death; the switch is a gateway in
+  payments_killed.py, not in production code) right after Stripe answered and before the
+  warehouse write: the rerun charges nothing twice.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
+import sys
 from datetime import datetime
 
 from ingestion.demo.localstripe import LocalStripe, free_port
 from ingestion.payments.audit import audit_against_stripe
-from ingestion.payments.collection import CRASH_ENV, collect
+from ingestion.payments.collection import collect
 from ingestion.payments.settings import PaymentSettings
 from ingestion.payments.stripe_gateway import StripeGateway
 from ingestion.warehouse import resolve
-from tests.conftest import CLI
+from tests.conftest import CLI, ROOT
 from tests.integration.payments_support import (
     TEST_KEY,
     LossyProxy,
@@ -126,21 +129,15 @@ def test_lost_answer_is_found_by_metadata_not_charged_again(
 
 
 def _run_collect(url: str, server: LocalStripe, now: str, crash: bool):
+    """`valueverse payments collect`; with `crash`, the same command through
+    payments_killed.py, whose gateway SIGKILLs the process once Stripe answered a charge."""
     env = {**os.environ, "VALUEVERSE_WAREHOUSE": url, "STRIPE_API_KEY": TEST_KEY,
            "STRIPE_API_BASE": server.base}  # fmt: skip
-    env.pop(CRASH_ENV, None)
-    if crash:
-        env[CRASH_ENV] = "1"
-    return subprocess.run([CLI, "payments", "collect", "--now", now], env=env,
+    command = (
+        [sys.executable, "-m", "tests.integration.payments_killed", "charge"] if crash else [CLI]
+    )
+    return subprocess.run([*command, "payments", "collect", "--now", now], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
-
-
-def _run_cli(url: str, server: LocalStripe, *args: str):
-    env = {**os.environ, "VALUEVERSE_WAREHOUSE": url, "STRIPE_API_KEY": TEST_KEY,
-           "STRIPE_API_BASE": server.base}  # fmt: skip
-    env.pop(CRASH_ENV, None)
-    return subprocess.run([CLI, "payments", *args], env=env, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
 
 
 def test_killed_between_stripe_and_warehouse_charges_nothing_twice(
@@ -149,7 +146,7 @@ def test_killed_between_stripe_and_warehouse_charges_nothing_twice(
     config = resolve(warehouse_url)
     invoice_id = add_finalized_invoice(config, unique("cus"), "15.00")
     crashed = _run_collect(warehouse_url, stripe_server, "2026-02-05T06:00:00Z", crash=True)
-    assert crashed.returncode == 137, crashed.stderr
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     [intent] = intents_for(stripe_server, invoice_id)
     assert intent["status"] == "succeeded"  # Stripe charged...
     assert _states(config, invoice_id) == [(1, 1, "pending")]  # ...the warehouse never heard
@@ -169,7 +166,6 @@ def test_cli_exits_1_when_stripe_is_unreachable(duckdb_url: str) -> None:
     invoice_id = add_finalized_invoice(config, unique("cus"), "16.00")
     env = {**os.environ, "VALUEVERSE_WAREHOUSE": duckdb_url, "STRIPE_API_KEY": TEST_KEY,
            "STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}"}  # fmt: skip
-    env.pop(CRASH_ENV, None)
     result = subprocess.run([CLI, "payments", "collect"], env=env, capture_output=True,
                             text=True, timeout=120)  # fmt: skip
     assert result.returncode == 1

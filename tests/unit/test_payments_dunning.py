@@ -1,4 +1,5 @@
-"""The pure parts of payments: the dunning policy, the schedule setting, minor units."""
+"""The pure parts of payments: the dunning policy, the schedule and action timeout settings,
+minor units."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 
 from ingestion.payments import dunning
 from ingestion.payments.attempts import idempotency_key
+from ingestion.payments.expiry import is_expired
 from ingestion.payments.settings import (
+    DEFAULT_ACTION_TIMEOUT_HOURS,
     DEFAULT_SCHEDULE_DAYS,
     PaymentSettings,
     SettingsError,
@@ -17,6 +20,7 @@ from ingestion.payments.settings import (
     minor_units,
     parse_schedule,
 )
+from ingestion.warehouse import ConfigError
 
 T0 = datetime(2026, 3, 1, 9, 0)
 DAY = timedelta(days=1)
@@ -94,3 +98,22 @@ def test_idempotency_key_is_stable_per_invoice_and_attempt() -> None:
     assert key != idempotency_key("sub_a/2026-01-01", 2)
     assert key != idempotency_key("sub_b/2026-01-01", 1)
     assert key.endswith("-attempt-1") and len(key) < 255
+
+
+def test_requires_action_expires_after_the_timeout_by_the_runs_clock() -> None:
+    assert not is_expired(T0, T0 + timedelta(hours=72) - timedelta(seconds=1), 72)
+    assert is_expired(T0, T0 + timedelta(hours=72), 72)
+    assert is_expired(T0, T0 + 30 * DAY, 72)
+    assert not is_expired(T0, T0 - DAY, 72)  # a clock behind the wait (a replay): not yet
+    assert not is_expired(None, T0 + 30 * DAY, 72)  # never was requires_action
+
+
+def test_action_timeout_setting(monkeypatch) -> None:
+    monkeypatch.delenv("VALUEVERSE_PAYMENTS_ACTION_TIMEOUT_HOURS", raising=False)
+    assert PaymentSettings.from_env().action_timeout_hours == DEFAULT_ACTION_TIMEOUT_HOURS == 72
+    monkeypatch.setenv("VALUEVERSE_PAYMENTS_ACTION_TIMEOUT_HOURS", " 24 ")
+    assert PaymentSettings.from_env().action_timeout_hours == 24
+    for bad in ("0", "-3", "1.5", "3d", "9000"):
+        monkeypatch.setenv("VALUEVERSE_PAYMENTS_ACTION_TIMEOUT_HOURS", bad)
+        with pytest.raises(ConfigError, match="^VALUEVERSE_PAYMENTS_ACTION_TIMEOUT_HOURS must be"):
+            PaymentSettings.from_env()

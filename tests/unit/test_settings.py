@@ -59,6 +59,7 @@ def test_env_decimal_is_exact(monkeypatch) -> None:
         ("VALUEVERSE_FINALIZE_GRACE_DAYS", ["invoices", "finalize", "--as-of", "2026-02-04"]),
         ("VALUEVERSE_LOAD_WORKERS", ["events", "load", "events.jsonl"]),
         ("VALUEVERSE_STRIPE_TIMEOUT_SECONDS", ["payments", "collect"]),
+        ("VALUEVERSE_PAYMENTS_ACTION_TIMEOUT_HOURS", ["payments", "collect"]),
     ],
 )
 def test_a_bad_variable_is_one_line_and_help_still_works(
@@ -66,8 +67,10 @@ def test_a_bad_variable_is_one_line_and_help_still_works(
 ) -> None:
     """VALUEVERSE_FINALIZE_GRACE_DAYS=abc used to break every command, `--help` included, and
     the other two ended in tracebacks."""
+    # with a key, payments get as far as reading their settings
     env = {"PATH": "/usr/bin:/bin", variable: "abc",
-           "VALUEVERSE_WAREHOUSE": f"duckdb:///{tmp_path}/w.duckdb"}  # fmt: skip
+           "VALUEVERSE_WAREHOUSE": f"duckdb:///{tmp_path}/w.duckdb",
+           "STRIPE_API_KEY": "sk_test_x"}  # fmt: skip
     (tmp_path / "events.jsonl").write_text("{}\n")
     helped = subprocess.run([CLI, "--help"], env=env, capture_output=True, text=True)
     assert helped.returncode == 0 and "usage: valueverse" in helped.stdout
