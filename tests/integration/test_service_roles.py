@@ -17,7 +17,13 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from ingestion.demo.localstripe import LocalStripe
 from tests.conftest import CLI, PG_SERVER, SCENARIOS, run_cli, scratch_pg
+from tests.integration.payments_support import (
+    TEST_KEY,
+    localstripe_server_fixture,  # noqa: F401 (fixture)
+    stripe_server_fixture,  # noqa: F401 (fixture)
+)
 
 pytestmark = pytest.mark.postgres
 SCENARIO = SCENARIOS / "01_per_unit_fixed_fee"
@@ -59,8 +65,12 @@ def _refused(conn: psycopg.Connection, statement: str) -> None:
         conn.execute(statement)
 
 
-def test_each_service_role_does_its_job_and_nothing_more(roles_db: tuple[str, str]) -> None:
+def test_each_service_role_does_its_job_and_nothing_more(
+    roles_db: tuple[str, str], stripe_server: LocalStripe, tmp_path, monkeypatch
+) -> None:
     url, prefix = roles_db
+    monkeypatch.setenv("STRIPE_API_KEY", TEST_KEY)
+    monkeypatch.setenv("STRIPE_API_BASE", stripe_server.base)
     secret = "loader secret " + uuid.uuid4().hex
     applied = _apply(url, prefix, VALUEVERSE_LOADER_PASSWORD=secret)
     assert applied.returncode == 0, applied.stderr
@@ -74,6 +84,8 @@ def test_each_service_role_does_its_job_and_nothing_more(roles_db: tuple[str, st
         (loader, ("events", "load", str(SCENARIO / "events.jsonl"))),
         (billing, ("build", "--as-of", "2026-11-05")),
         (billing, ("invoices", "finalize", "--as-of", "2026-11-05")),
+        (billing, ("payments", "collect", "--now", "2026-11-06T06:00:00Z")),
+        (billing, ("quality", "run", "--as-of", "2026-11-05", "--docs-dir", str(tmp_path))),
     ):
         result = run_cli(role_url, *args)
         assert result.returncode == 0, (args, result.stderr)
@@ -93,6 +105,8 @@ def test_each_service_role_does_its_job_and_nothing_more(roles_db: tuple[str, st
     # billing appends to the store and can never undo it
     with psycopg.connect(billing, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM billing.finalized_invoices").fetchone() == (2,)
+        paid = "SELECT count(*) FROM billing.invoice_payment_status WHERE payment_status = 'paid'"
+        assert conn.execute(paid).fetchone() == (2,)
         for statement in (
             "DELETE FROM billing.finalized_invoice_lines",
             "UPDATE billing.finalized_invoices SET total = 0",
