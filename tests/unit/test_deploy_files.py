@@ -68,3 +68,37 @@ def test_no_password_has_a_default() -> None:
                  "VALUEVERSE_DAGSTER_PASSWORD"):  # fmt: skip
         assert re.search(rf"^{name}=$", ENV_EXAMPLE, re.M), name
     assert "change-me" not in ENV_EXAMPLE
+
+
+def test_kafka_requires_a_login_and_producers_may_only_write_the_usage_topic() -> None:
+    """Before, Kafka listened PLAINTEXT without authentication: anyone who reached it could
+    produce billable usage for any customer."""
+    env = SERVICES["kafka"]["environment"]
+    protocols = dict(
+        item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    )
+    for listener in env["KAFKA_LISTENERS"].split(","):
+        name, address = listener.split("://")
+        if protocols[name] == "PLAINTEXT":  # no login: only the container's own loopback
+            assert address.startswith("127.0.0.1:"), listener
+        else:
+            assert protocols[name] == "SASL_PLAINTEXT", listener
+    assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+    script = SERVICES["kafka-setup"]["command"][0]
+    grants = [line for line in script.splitlines() if line.strip().startswith("acl ")]
+    producer = [line for line in grants if "User:valueverse-producer" in line]
+    assert producer and all('--topic "$$TOPIC"' in g or "--cluster" in g for g in producer)
+    assert all("--operation Read" not in g for g in producer)
+    assert SERVICES["kafka-setup"]["network_mode"] == "service:kafka"
+    for service, user in (("ingest", "valueverse-ingest"), ("valueverse", "valueverse-producer")):
+        client = SERVICES[service]["environment"]
+        assert client["VALUEVERSE_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+        assert client["VALUEVERSE_KAFKA_SASL_USERNAME"] == user
+        assert client["VALUEVERSE_KAFKA_SASL_PASSWORD"].startswith("${VALUEVERSE_KAFKA_")
+    for name in ("VALUEVERSE_KAFKA_INGEST_PASSWORD", "VALUEVERSE_KAFKA_PRODUCER_PASSWORD"):
+        assert re.search(rf"^{name}=$", ENV_EXAMPLE, re.M), name
+        assert f"${{{name}:?" in SERVICES["kafka-setup"]["environment"][name]
