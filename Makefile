@@ -33,7 +33,7 @@ $(UV):
 # every process would otherwise compile each module it imports (~2 s per CLI
 # call and per worker process).
 $(BIN)/valueverse: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --quiet --compile-bytecode
+	$(UV) sync --frozen --quiet --compile-bytecode --extra demo
 	$(BIN)/python -m compileall -q ingestion dagster_project dashboards tests
 	@touch $@
 

