@@ -196,3 +196,29 @@ def test_roles_are_refused_on_duckdb(duckdb_url: str) -> None:
     result = run_cli(duckdb_url, "roles", "apply")
     assert result.returncode == 1
     assert "PostgreSQL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dagster_keeps_its_runs_in_its_own_schema(roles_db: tuple[str, str], tmp_path) -> None:
+    """compose's DAGSTER_PG_URL logs in as <prefix>_dagster: its storage lands in schema
+    dagster, and that role reads nothing of the billing data."""
+    import dagster as dg
+
+    from dagster_project.lib.instance import write_instance
+
+    url, prefix = roles_db
+    assert _apply(url, prefix).returncode == 0
+    dagster_url = _as(url, f"{prefix}_dagster")
+    env = write_instance(tmp_path, {"DAGSTER_PG_URL": dagster_url})
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+            assert instance.get_runs() == []
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT DISTINCT schemaname, tableowner FROM pg_tables WHERE tablename = 'event_logs'"
+        ).fetchall()
+        assert tables == [("dagster", f"{prefix}_dagster")]
+    with psycopg.connect(dagster_url, autocommit=True) as conn:
+        _refused(conn, "SELECT 1 FROM raw.events")
+        _refused(conn, "SELECT 1 FROM billing.finalized_invoices")
