@@ -209,6 +209,52 @@ def cmd_roles_apply(args: argparse.Namespace, config: WarehouseConfig) -> int:
     return 0
 
 
+def cmd_api_serve(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.api.server import serve
+
+    serve(args.host, args.port, args.workers)
+    return 0
+
+
+def cmd_api_keys_create(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.api.keys import create_key
+
+    scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    key, token = create_key(config, args.name, scopes, args.customer or None,
+                            args.requests_per_second, args.events_per_second)  # fmt: skip
+    customers = ", ".join(sorted(key.customers)) if key.customers else "every customer"
+    print(f"created API key {key.key_id} ({key.name}; {', '.join(sorted(key.scopes))}; "
+          f"{customers}). Its token, on standard output, is shown only this once.",
+          file=sys.stderr)  # fmt: skip
+    print(token)
+    return 0
+
+
+def cmd_api_keys_list(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.api.keys import list_keys
+
+    for key in list_keys(config):
+        print(json.dumps({
+            "key_id": key.key_id, "name": key.name, "scopes": sorted(key.scopes),
+            "customers": sorted(key.customers) if key.customers else None,
+            "requests_per_second": key.requests_per_second,
+            "events_per_second": key.events_per_second,
+            "created_at": key.created_at.isoformat(),
+            "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        }))  # fmt: skip
+    return 0
+
+
+def cmd_api_keys_revoke(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.api.keys import KEY_CACHE_SECONDS, revoke_key
+
+    if revoke_key(config, args.key_id):
+        print(f"revoked {args.key_id} (every server refuses it within {KEY_CACHE_SECONDS:g} s)")
+    else:
+        print(f"{args.key_id} was revoked already")
+    return 0
+
+
 def cmd_docs(args: argparse.Namespace, config: WarehouseConfig) -> int:
     from ingestion.billing.dbt_docs import generate_docs
 
@@ -366,6 +412,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--role", default="analyst")
     p.set_defaults(func=cmd_analysts_grant)
+
+    api = groups.add_parser("api", help="the HTTP usage API").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = api.add_parser("serve", help="serve the usage API (FastAPI on uvicorn)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--workers", type=_positive, default=1, help="server processes on the port")
+    p.set_defaults(func=cmd_api_serve)
+
+    keys = groups.add_parser("api-keys", help="keys of the usage API").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = keys.add_parser("create", help="make a key; prints its token once")
+    p.add_argument("--name", required=True, help="who uses it")
+    p.add_argument("--scopes", required=True,
+                   help="comma-separated: events:write, usage:read, invoices:read")  # fmt: skip
+    p.add_argument("--customer", action="append",
+                   help="restrict the key to this customer (repeat for more)")  # fmt: skip
+    p.add_argument("--requests-per-second", type=_positive, default=None)
+    p.add_argument("--events-per-second", type=_positive, default=None)
+    p.set_defaults(func=cmd_api_keys_create)
+    p = keys.add_parser("list", help="every key, one JSON line each (never the token)")
+    p.set_defaults(func=cmd_api_keys_list)
+    p = keys.add_parser("revoke", help="revoke a key")
+    p.add_argument("key_id")
+    p.set_defaults(func=cmd_api_keys_revoke)
 
     roles = groups.add_parser(
         "roles", help="PostgreSQL roles for the services (least privilege)"

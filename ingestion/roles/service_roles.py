@@ -8,6 +8,7 @@
 |                 |         | and `quality`, add catalog versions                            |
 | `<p>_reader`    | dashboards | read the marts, `analytics`, quality results, dunning events |
 | `<p>_dagster`   | Dagster | its own run storage, in schema `dagster`                        |
+| `<p>_api`       | usage API | read API keys, marts and issued invoices; record webhooks    |
 
 Why the owner never logs in: the append-only billing store is safe only from a role that
 cannot become its owner. Only an owner can disable a table's triggers, drop it or change its
@@ -36,7 +37,7 @@ from psycopg import sql
 from ingestion.roles.pg_roles import LOCKED_DOWN, check_name, make_role, set_password
 from ingestion.warehouse import UsageError, WarehouseConfig, WarehouseError, connect_postgres
 
-OWNED_SCHEMAS = ("raw", "billing", "quality")  # the owner's: landing, the store, quality results
+OWNED_SCHEMAS = ("raw", "billing", "quality", "api")  # the owner's: landing, store, quality, keys
 DBT_SCHEMAS = ("analytics", "staging", "intermediate", "marts", "reference")  # the billing role's
 DAGSTER_SCHEMA = "dagster"
 MARK = "valueverse service role ({})"  # COMMENT of each role this command made
@@ -65,6 +66,7 @@ ROLES = (
     ServiceRole("billing", True, True, "dbt builds, finalization, payments, quality (Dagster)"),
     ServiceRole("reader", True, False, "reads the marts (dashboards)"),
     ServiceRole("dagster", True, True, "Dagster's run storage"),
+    ServiceRole("api", True, False, "the usage API (keys, reads, Stripe webhooks)"),
 )
 
 
@@ -101,7 +103,7 @@ def apply_roles(config: WarehouseConfig, prefix: str = "valueverse") -> list[str
     done.append(
         f"{names['loader']}: insert into raw; {names['billing']}: read raw, append to billing and "
         f"quality; {names['reader']}: read marts, analytics, quality; {names['dagster']}: schema "
-        f"{DAGSTER_SCHEMA}"
+        f"{DAGSTER_SCHEMA}; {names['api']}: keys, marts, issued invoices, webhooks"
     )
     return done
 
@@ -146,6 +148,7 @@ def _make_roles(conn, names: dict[str, str], done: list[str]) -> None:
 def _create_schema_as_owner(owner: WarehouseConfig) -> None:
     """The tables, triggers and functions, created by their owner (each module's own
     idempotent DDL; nothing is re-created where it exists)."""
+    from ingestion.api.keys import ensure_key_store
     from ingestion.billing.payments_store import ensure_payments_store
     from ingestion.landing.sinks import backends
     from ingestion.quality.results import ensure_results_tables
@@ -154,6 +157,7 @@ def _create_schema_as_owner(owner: WarehouseConfig) -> None:
         pass
     ensure_payments_store(owner)
     ensure_results_tables(owner)
+    ensure_key_store(owner)
 
 
 def _move_ownership(conn, names: dict[str, str]) -> None:
@@ -201,7 +205,7 @@ def _grant(conn, names: dict[str, str]) -> None:
         role["loader"])  # fmt: skip
     run("GRANT EXECUTE ON FUNCTION raw.maintain_statistics() TO {}", role["billing"])
     # billing: reads landing, appends to the store and quality results, adds catalog versions
-    for schema in OWNED_SCHEMAS:
+    for schema in ("raw", "billing", "quality"):
         ident = sql.Identifier(schema)
         run("GRANT USAGE ON SCHEMA {} TO {}", ident, role["billing"])
         run("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}", ident, role["billing"])
@@ -223,5 +227,16 @@ def _grant(conn, names: dict[str, str]) -> None:
         run("GRANT USAGE ON SCHEMA {} TO {}", sql.Identifier(schema), role["reader"])
     run("GRANT SELECT ON ALL TABLES IN SCHEMA quality TO {}", role["reader"])
     run("GRANT SELECT ON billing.dunning_events TO {}", role["reader"])
+    # the usage API: its keys, what customers may read, and the webhooks' payment states
+    for schema in ("api", "marts", "analytics", "billing"):
+        run("GRANT USAGE ON SCHEMA {} TO {}", sql.Identifier(schema), role["api"])
+    run("GRANT SELECT ON api.keys TO {}", role["api"])
+    run("GRANT SELECT ON ALL TABLES IN SCHEMA billing TO {}", role["api"])
+    run("GRANT INSERT ON billing.payment_attempts, billing.webhook_events TO {}", role["api"])
+    for schema in ("marts", "analytics"):
+        ident = sql.Identifier(schema)
+        run("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}", ident, role["api"])
+        run("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT SELECT ON TABLES TO {}",
+            role["billing"], ident, role["api"])  # fmt: skip
     # nothing else may create anything, anywhere
     run("REVOKE CREATE ON SCHEMA public FROM PUBLIC")

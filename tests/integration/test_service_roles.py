@@ -27,7 +27,7 @@ from tests.integration.payments_support import (
 
 pytestmark = pytest.mark.postgres
 SCENARIO = SCENARIOS / "01_per_unit_fixed_fee"
-KINDS = ("owner", "loader", "billing", "reader", "dagster")
+KINDS = ("owner", "loader", "billing", "reader", "dagster", "api")
 
 
 @pytest.fixture

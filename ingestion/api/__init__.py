@@ -1,0 +1,1 @@
+"""The usage API: `valueverse api serve` (FastAPI on uvicorn) in front of Kafka and the marts."""

@@ -1,0 +1,373 @@
+"""The usage API's routes (FastAPI): events in, usage and invoices out, Stripe webhooks, health.
+
+Every answer that is not a success is `application/problem+json` (RFC 9457) naming the
+problem. Each request gets an id (the client's `X-Request-ID` when it is a sane token), sent
+back in the same header, written in the JSON log line of the request and, for events, in
+their origin `api:<key id>/<request id>` (dead letters carry it, so a reject can be traced
+to the request that sent it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ingestion.api import body, reads, telemetry
+from ingestion.api.delivery import AckedProducer, Message, NotAcknowledged
+from ingestion.api.keys import ApiKey, KeyVerifier
+from ingestion.api.ratelimit import RateLimiter, Verdict
+from ingestion.api.settings import ApiSettings
+from ingestion.landing.dlq import reject_headers
+from ingestion.landing.sinks.contract import RejectRow
+from ingestion.landing.validation import Reject, validate
+from ingestion.warehouse import WarehouseConfig, connect
+
+log = logging.getLogger("valueverse.api")
+PROBLEM = "application/problem+json"
+RETRY_SECONDS = 5
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class Problem(Exception):
+    """An answer other than success: status, a short title, what exactly went wrong."""
+
+    def __init__(self, status: int, title: str, detail: str,
+                 headers: dict[str, str] | None = None) -> None:  # fmt: skip
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.headers = status, title, detail, headers or {}
+
+
+@dataclass
+class Services:
+    """What the routes use, made once per server process."""
+
+    settings: ApiSettings
+    warehouse: WarehouseConfig
+    keys: KeyVerifier
+    limiter: RateLimiter
+    producer: AckedProducer
+    topic: str
+    dlq_topic: str
+    webhook_secret: str
+    draining: bool = False
+
+
+def create_app(make_services: Callable[[], Services]) -> FastAPI:
+    """The app; `make_services` runs at start-up (the producer and key store live as long as
+    the server), and the producer is flushed at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = make_services()
+        try:
+            yield
+        finally:
+            services: Services = app.state.services
+            services.draining = True
+            left = await run_in_threadpool(services.producer.close)
+            log.info("producer flushed", extra={"undelivered": left})
+
+    app = FastAPI(title="ValueVerse usage API", version="1", lifespan=lifespan)
+    _install_handlers(app)
+    _install_routes(app)
+    return app
+
+
+def _problem(status: int, title: str, detail: str, request_id: str | None,
+             headers: dict[str, str] | None = None) -> JSONResponse:  # fmt: skip
+    content = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if request_id:
+        content["request_id"] = request_id
+    return JSONResponse(content, status_code=status, headers=headers, media_type=PROBLEM)
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def problem(request: Request, exc: Problem) -> JSONResponse:
+        return _problem(exc.status, exc.title, exc.detail, _rid(request), exc.headers)
+
+    @app.exception_handler(body.BodyError)
+    async def bad_body(request: Request, exc: body.BodyError) -> JSONResponse:
+        return _problem(exc.status, exc.title, exc.detail, _rid(request))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _problem(exc.status_code, str(exc.detail), str(exc.detail), _rid(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return _problem(400, "Invalid request", f"{where}: {first.get('msg', 'invalid')}",
+                        _rid(request))  # fmt: skip
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable) -> Response:
+        given = request.headers.get("x-request-id", "")
+        request.state.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        started = time.perf_counter()
+        with telemetry.tracer.start_as_current_span(f"{request.method} {request.url.path}"):
+            response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        telemetry.REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        telemetry.LATENCY.labels(route).observe(elapsed)
+        response.headers["X-Request-ID"] = request.state.request_id
+        log.info("request", extra={
+            "request_id": request.state.request_id, "method": request.method, "route": route,
+            "status": response.status_code, "ms": round(elapsed * 1000, 2),
+            "key_id": getattr(request.state, "key_id", None),
+        })  # fmt: skip
+        return response
+
+
+def _rid(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def _authenticated(request: Request) -> ApiKey:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(401, "Unauthorized", "send Authorization: Bearer <API key>",
+                      {"WWW-Authenticate": "Bearer"})  # fmt: skip
+    key = _services(request).keys.verify(token.strip())
+    if key is None:
+        raise Problem(401, "Unauthorized", "unknown or revoked API key",
+                      {"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
+    request.state.key_id = key.key_id
+    return key
+
+
+def _scope(scope: str) -> Callable[..., ApiKey]:
+    def check(request: Request, key: Annotated[ApiKey, Depends(_authenticated)]) -> ApiKey:
+        if scope not in key.scopes:
+            raise Problem(403, "Forbidden", f"this API key lacks the scope {scope}")
+        _limit(request, key, "requests", 1)
+        return key
+
+    return check
+
+
+def _limit(request: Request, key: ApiKey, what: str, cost: int) -> None:
+    verdict = _services(request).limiter.check(key, what, cost)
+    if not verdict.allowed:
+        telemetry.RATE_LIMITED.labels(what).inc()
+        raise Problem(429, "Too many requests", _limit_detail(verdict, cost),
+                      _limit_headers(verdict))  # fmt: skip
+
+
+def _limit_detail(verdict: Verdict, cost: int) -> str:
+    unit = "request" if verdict.what == "requests" else f"{cost} event(s)"
+    return (f"this key may send {verdict.limit} {verdict.what} per second; retry the {unit} "
+            f"in {verdict.reset_seconds} s")  # fmt: skip
+
+
+def _limit_headers(verdict: Verdict) -> dict[str, str]:
+    return {
+        "Retry-After": str(verdict.reset_seconds),
+        "RateLimit-Limit": str(verdict.limit),
+        "RateLimit-Remaining": str(verdict.remaining),
+        "RateLimit-Reset": str(verdict.reset_seconds),
+    }
+
+
+def _customer_allowed(key: ApiKey, customer_id: str) -> None:
+    if not key.allows_customer(customer_id):
+        raise Problem(403, "Forbidden", f"this API key may not read customer {customer_id}")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes `limit` (never read whole first)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise body.BodyError(413, "Body too large", f"{declared} bytes; the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise body.BodyError(413, "Body too large", f"over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _install_routes(app: FastAPI) -> None:
+    events_writer = Depends(_scope("events:write"))
+    usage_reader = Depends(_scope("usage:read"))
+    invoice_reader = Depends(_scope("invoices:read"))
+
+    @app.post("/v1/events", status_code=202, summary="Send usage events")
+    async def post_events(request: Request, key: ApiKey = events_writer) -> JSONResponse:
+        """One event (JSON object), a JSON array, or NDJSON: up to the server's limits (1,000
+        events, 1 MiB by default). 202 once the broker acknowledged every valid event;
+        invalid ones are listed and written to the dead-letter topic."""
+        services = _services(request)
+        raw = await _read_body(request, services.settings.max_body_bytes)
+        items = body.split_events(raw, request.headers.get("content-type"),
+                                  services.settings.max_events)  # fmt: skip
+        _limit(request, key, "events", len(items))
+        origin = f"api:{key.key_id}/{request.state.request_id}"
+        accepted, rejected, messages = _sort_events(services, key, items, origin)
+        started = time.perf_counter()
+        try:
+            await services.producer.send(messages, services.settings.produce_timeout)
+        except NotAcknowledged as exc:
+            raise Problem(503, "Broker unavailable",
+                          f"{exc}; nothing of this request is confirmed, send it again "
+                          "(events are deduplicated by event_id)",
+                          {"Retry-After": str(RETRY_SECONDS)}) from None  # fmt: skip
+        telemetry.PRODUCE.observe(time.perf_counter() - started)
+        telemetry.EVENTS.labels("accepted", "").inc(accepted)
+        for entry in rejected:
+            telemetry.EVENTS.labels("rejected", entry["rule"]).inc()
+        return JSONResponse({"accepted": accepted, "rejected": rejected,
+                             "request_id": request.state.request_id}, status_code=202)  # fmt: skip
+
+    @app.get("/v1/customers/{customer_id}/usage", summary="Usage and amounts so far")
+    async def get_usage(request: Request, customer_id: str, key: ApiKey = usage_reader) -> Any:
+        _customer_allowed(key, customer_id)
+        found = await run_in_threadpool(_read, request, lambda db: reads.usage(db, customer_id))
+        if found is None:
+            known = await run_in_threadpool(
+                _read, request, lambda db: reads.customer_known(db, customer_id)
+            )
+            if not known:
+                raise Problem(404, "Not found", f"no customer {customer_id}")
+            found = {"customer_id": customer_id, "built_at": None, "periods": []}
+        return reads.jsonable(found)
+
+    @app.get("/v1/customers/{customer_id}/invoices", summary="A customer's invoices")
+    async def get_invoices(request: Request, customer_id: str,
+                           key: ApiKey = invoice_reader) -> Any:  # fmt: skip
+        _customer_allowed(key, customer_id)
+        found = await run_in_threadpool(_read, request, lambda db: reads.invoices(db, customer_id))
+        return reads.jsonable({"customer_id": customer_id, "invoices": found})
+
+    @app.get("/v1/invoices/{number}", summary="An issued invoice, its lines and their events")
+    async def get_invoice(
+        request: Request,
+        number: str,
+        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
+        key: ApiKey = invoice_reader,
+    ) -> Any:
+        found = await run_in_threadpool(
+            _read, request, lambda db: reads.invoice(db, number, page, page_size)
+        )
+        if found is None or not key.allows_customer(found["customer_id"]):
+            raise Problem(404, "Not found", f"no invoice {number}")
+        return reads.jsonable(found)
+
+    @app.post("/v1/stripe/webhook", summary="Stripe webhook events (signature verified)")
+    async def stripe_webhook(request: Request) -> Any:
+        from ingestion.payments.webhooks import WebhookRejected
+
+        payload = await _read_body(request, 256 * 1024)
+        signature = request.headers.get("stripe-signature", "")
+        try:
+            applied = await run_in_threadpool(_apply_webhook, _services(request), payload,
+                                              signature)  # fmt: skip
+        except WebhookRejected as exc:
+            raise Problem(400, "Webhook rejected", str(exc)) from None
+        return {"received": True, "applied": applied}
+
+    @app.get("/healthz", summary="Alive")
+    async def healthz() -> Any:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Ready: broker and key store reachable, not draining")
+    async def readyz(request: Request) -> JSONResponse:
+        services = _services(request)
+        checks = {"draining": services.draining}
+        checks["broker"] = await run_in_threadpool(services.producer.ready)
+        try:
+            await run_in_threadpool(services.keys.ping)
+            checks["key_store"] = True
+        except Exception:
+            checks["key_store"] = False
+        ready = checks["broker"] and checks["key_store"] and not services.draining
+        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(telemetry.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def _sort_events(services: Services, key: ApiKey, items: list[body.Item],
+                 origin: str) -> tuple[int, list[dict[str, Any]], list[Message]]:  # fmt: skip
+    """Validate each event by the landing rules and the key's customers: the messages to
+    produce (valid ones to the usage topic, the others to the dead letters) and the rejects
+    to report."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    trace = telemetry.trace_headers()
+    accepted, rejected, messages = 0, [], []
+    for index, item in enumerate(items):
+        verdict = validate(item.raw, now)
+        if not isinstance(verdict, Reject) and not key.allows_customer(verdict.customer_id):
+            verdict = Reject("auth.customer_scope",
+                             f"this API key may not send events for customer "
+                             f"{verdict.customer_id}")  # fmt: skip
+        if isinstance(verdict, Reject):
+            row = RejectRow(f"{origin}#{index}", item.raw, verdict.rule, verdict.detail)
+            rejected.append({"index": index, "event_id": item.event_id, "rule": verdict.rule,
+                             "reason": verdict.detail})  # fmt: skip
+            headers = [(name, value if isinstance(value, bytes) else str(value).encode())
+                       for name, value in reject_headers(row)]  # fmt: skip
+            messages.append(Message(services.dlq_topic, row.payload, None, headers + trace))
+            continue
+        accepted += 1
+        headers = [("valueverse.origin", origin.encode()), *trace]
+        messages.append(Message(services.topic, item.raw, verdict.customer_id.encode(), headers))
+    return accepted, rejected, messages
+
+
+def _read(request: Request, query: Callable[[Any], Any]) -> Any:
+    services = _services(request)
+    with connect(services.warehouse, read_only=True, wait=5.0) as db:
+        return query(db)
+
+
+def _apply_webhook(services: Services, payload: bytes, signature: str) -> bool:
+    from ingestion.payments.settings import PaymentSettings
+    from ingestion.payments.store import PaymentsDb
+    from ingestion.payments.webhooks import apply_event, verify_event
+
+    event = verify_event(payload, signature, services.webhook_secret)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with PaymentsDb(services.warehouse) as db:
+        return apply_event(db, event, now, PaymentSettings.from_env())
+
+
+def default_services() -> Services:
+    """The services from the environment (VALUEVERSE_WAREHOUSE, Kafka, Redis, Stripe)."""
+    from ingestion.landing.kafka_clients import KafkaSettings, client_config
+    from ingestion.warehouse import resolve
+
+    kafka = KafkaSettings.from_env()
+    settings = ApiSettings.from_env()
+    warehouse = resolve()
+    return Services(
+        settings=settings, warehouse=warehouse, keys=KeyVerifier(warehouse),
+        limiter=RateLimiter(settings), producer=AckedProducer(client_config(kafka)),
+        topic=kafka.topic, dlq_topic=kafka.dlq_topic,
+        webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+    )  # fmt: skip

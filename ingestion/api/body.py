@@ -1,0 +1,137 @@
+"""A request body as the events it holds, each as the exact text the client sent.
+
+Why exact text: the landing path validates the bytes of one message (landing/validation.py),
+and a quantity like 0.1000000001 must reach it digit for digit. Parsing the body into Python
+objects and serializing them again would turn such numbers into floats. So a JSON array is
+walked element by element with the standard decoder's `raw_decode` (numbers parsed as
+Decimal, only to find where each element ends), and each element's own slice of the body is
+what is validated and produced. NDJSON is split by lines.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+JSON_TYPES = ("application/json",)
+NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+_WHITESPACE = " \t\n\r"
+
+
+class BodyError(Exception):
+    """The body as a whole cannot be read: answered 400/413/415 (problem+json)."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Item:
+    """One event of a request: its exact text, and its event_id when one can be read."""
+
+    raw: bytes
+    event_id: str | None
+    customer_id: str | None
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def split_events(body: bytes, content_type: str | None, max_events: int) -> list[Item]:
+    """The events of a body: one JSON object, a JSON array of them, or NDJSON."""
+    kind = media_type(content_type)
+    if kind not in JSON_TYPES + NDJSON_TYPES:
+        raise BodyError(
+            415, "Unsupported media type",
+            f"send application/json (one event or an array) or application/x-ndjson, "
+            f"not {kind or 'no Content-Type'}",
+        )  # fmt: skip
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyError(400, "Malformed body", f"not UTF-8 (byte {exc.start})") from None
+    if kind in NDJSON_TYPES:
+        slices = [(line, _parse(line)) for line in text.split("\n") if line.strip()]
+    else:
+        slices = _json_elements(text)
+    if not slices:
+        raise BodyError(400, "No events", "the body holds no event")
+    if len(slices) > max_events:
+        raise BodyError(
+            413, "Too many events",
+            f"{len(slices)} events in one request; the limit is {max_events}",
+        )  # fmt: skip
+    return [_item(piece, value) for piece, value in slices]
+
+
+def _json_elements(text: str) -> list[tuple[str, object]]:
+    """(exact text, parsed value) of each element of a JSON array body, or of the one value."""
+    start = _skip(text, 0)
+    if start == len(text):
+        return []
+    if text[start] != "[":
+        value, end = _decode(text, start, "the body")
+        if _skip(text, end) != len(text):
+            raise BodyError(400, "Malformed JSON", f"unexpected data after the value at {end}")
+        return [(text[start:end], value)]
+    elements: list[tuple[str, object]] = []
+    position = _skip(text, start + 1)
+    if position < len(text) and text[position] == "]":
+        position += 1
+    else:
+        while True:
+            value, end = _decode(text, position, f"element {len(elements)}")
+            elements.append((text[position:end], value))
+            position = _skip(text, end)
+            if position < len(text) and text[position] == ",":
+                position = _skip(text, position + 1)
+                continue
+            if position < len(text) and text[position] == "]":
+                position += 1
+                break
+            raise BodyError(400, "Malformed JSON", f"expected , or ] at character {position}")
+    if _skip(text, position) != len(text):
+        raise BodyError(400, "Malformed JSON", f"unexpected data after the array at {position}")
+    return elements
+
+
+def _decode(text: str, position: int, what: str) -> tuple[object, int]:
+    try:
+        return _DECODER.raw_decode(text, position)
+    except json.JSONDecodeError as exc:
+        raise BodyError(
+            400, "Malformed JSON", f"{what}: {exc.msg} at character {exc.pos}"
+        ) from None
+    except RecursionError:
+        raise BodyError(400, "Malformed JSON", f"{what}: nested too deeply") from None
+
+
+def _parse(line: str) -> object:
+    """An NDJSON line's value, or None: a bad line is one rejected event, not a bad body."""
+    try:
+        return json.loads(line, parse_float=Decimal)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+
+
+def _skip(text: str, position: int) -> int:
+    while position < len(text) and text[position] in _WHITESPACE:
+        position += 1
+    return position
+
+
+def _item(piece: str, doc: object) -> Item:
+    """The event's text, with its id and customer read for the response and the key's scope
+    (the landing rules decide everything else)."""
+    event_id = customer_id = None
+    if isinstance(doc, dict):
+        event_id = doc.get("event_id") if isinstance(doc.get("event_id"), str) else None
+        customer = doc.get("customer_id")
+        customer_id = customer if isinstance(customer, str) else None
+    return Item(piece.encode("utf-8"), event_id, customer_id)

@@ -1,0 +1,111 @@
+"""Producing a request's events and waiting, without blocking the server, for the broker's word.
+
+One idempotent producer (`acks=all`) per server process. A background thread serves its
+delivery reports and resolves each message's asyncio future on the request's event loop, so
+a request waits for exactly its own messages: the answer is 202 only when every one of them
+was acknowledged, and 503 when the broker refused one or did not answer in time. Messages
+still queued at a timeout may be delivered later; the client's retry then sends duplicates,
+which landing counts by event_id and never bills twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaError, Producer
+
+
+class NotAcknowledged(Exception):
+    """The broker did not acknowledge every message of a request."""
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    value: bytes
+    key: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+class AckedProducer:
+    # bounded: a queue that cannot take a request's messages answers 503 at once
+    QUEUE_MESSAGES = 100_000
+    # a message not delivered within this long is dropped by librdkafka (and reported)
+    MESSAGE_TIMEOUT_MS = 30_000
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.producer = Producer(
+            {
+                **config,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 2,
+                "queue.buffering.max.messages": self.QUEUE_MESSAGES,
+                "message.timeout.ms": self.MESSAGE_TIMEOUT_MS,
+            }
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="kafka-delivery", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            self.producer.poll(0.05)
+
+    async def send(self, messages: Sequence[Message], timeout: float) -> None:
+        """Produce `messages`; returns once all were acknowledged, else NotAcknowledged."""
+        if not messages:
+            return
+        loop = asyncio.get_running_loop()
+        waits = []
+        for message in messages:
+            future: asyncio.Future[None] = loop.create_future()
+            try:
+                self.producer.produce(
+                    message.topic, value=message.value, key=message.key,
+                    headers=message.headers, on_delivery=_resolver(loop, future),
+                )  # fmt: skip
+            except BufferError:
+                raise NotAcknowledged("the producer's queue is full") from None
+            waits.append(future)
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), timeout)
+        except TimeoutError:
+            raise NotAcknowledged(f"no acknowledgement within {timeout:g} s") from None
+
+    def ready(self, timeout: float = 2.0) -> bool:
+        """Can the broker be reached (its metadata answered within `timeout`)?"""
+        try:
+            self.producer.list_topics(timeout=timeout)
+        except Exception:
+            return False
+        return True
+
+    def close(self, timeout: float = 10.0) -> int:
+        """Flush what is queued (graceful shutdown); returns how many were left undelivered."""
+        self._stop.set()
+        self._thread.join()
+        return int(self.producer.flush(timeout))
+
+
+def _resolver(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]):
+    def delivered(err: KafkaError | None, _msg: object) -> None:
+        try:
+            loop.call_soon_threadsafe(_settle, future, err)
+        except RuntimeError:  # the loop is closed: the server is shutting down
+            pass
+
+    return delivered
+
+
+def _settle(future: asyncio.Future[None], err: KafkaError | None) -> None:
+    if future.done():  # the request gave up already
+        return
+    if err is None:
+        future.set_result(None)
+    else:
+        future.set_exception(NotAcknowledged(f"the broker refused a message: {err.str()}"))

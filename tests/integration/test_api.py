@@ -1,0 +1,252 @@
+"""The usage API as a real server process (`valueverse api serve`) with the Kafka-protocol
+broker, PostgreSQL and Redis: keys and scopes, limits, rejects in the answer and the dead
+letters, rate limits shared by two servers, readiness, the broker stopping, and the public
+scenarios posted through the API landing exactly like `events load`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ingestion.demo.broker import LocalBroker, free_port, start_broker
+from tests.conftest import CLI, query, run_cli, scenario_dirs
+from tests.integration.kafka_support import broker_fixture, kafka_env_fixture, read_topic  # noqa: F401
+
+pytestmark = pytest.mark.kafka
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: dict
+
+    @property
+    def problem(self) -> bool:
+        return self.headers.get("content-type", "").startswith("application/problem+json")
+
+
+def call(base: str, method: str, path: str, token: str | None = None, data: bytes | None = None,
+         content_type: str = "application/json", headers: dict[str, str] | None = None) -> Reply:  # fmt: skip
+    request = urllib.request.Request(base + path, data=data, method=method)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", content_type)
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, got, raw = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        status, got, raw = exc.code, dict(exc.headers), exc.read()
+    headers_lower = {k.lower(): v for k, v in got.items()}
+    return Reply(status, headers_lower, json.loads(raw) if raw else {})
+
+
+@contextmanager
+def api_server(url: str, env: dict[str, str], log: Path) -> Iterator[str]:
+    """A `valueverse api serve` process; yields its base URL once /healthz answers."""
+    port = free_port()
+    full = {**os.environ, **env, "VALUEVERSE_WAREHOUSE": url}
+    with log.open("ab") as err:
+        proc = subprocess.Popen([CLI, "api", "serve", "--port", str(port)], env=full,
+                                stdout=err, stderr=err)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if call(base, "GET", "/healthz").status == 200:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def make_key(url: str, *args: str) -> tuple[str, str]:
+    """(key id, token) of a new key."""
+    result = run_cli(url, "api-keys", "create", "--name", "test", *args)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert token.startswith("vvk_") and "token" not in result.stdout
+    return token[4:16], token
+
+
+def event(n: int, customer: str = "cus_1", **changes: object) -> dict:
+    body = {"event_id": f"evt_{n}", "customer_id": customer, "metric": "api_calls",
+            "timestamp": "2026-11-10T12:00:00Z", "quantity": "0.1000000001"}  # fmt: skip
+    body.update(changes)
+    return body
+
+
+@pytest.fixture
+def api(pg_url: str, kafka_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str, dict]]:
+    """(base URL, warehouse URL, Kafka environment) of a server on a fresh database."""
+    env = {**kafka_env, "VALUEVERSE_REDIS_URL": REDIS_URL, "VALUEVERSE_API_MAX_EVENTS": "50",
+           "VALUEVERSE_API_MAX_BODY_BYTES": "65536"}  # fmt: skip
+    with api_server(pg_url, env, tmp_path / "api.log") as base:
+        yield base, pg_url, kafka_env
+
+
+def test_keys_and_scopes(api: tuple[str, str, dict]) -> None:
+    base, url, _kafka = api
+    _writer_id, writer = make_key(url, "--scopes", "events:write")
+    _reader_id, reader = make_key(url, "--scopes", "usage:read,invoices:read")
+    payload = json.dumps(event(1)).encode()
+
+    missing = call(base, "POST", "/v1/events", None, payload)
+    assert missing.status == 401 and missing.problem
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+    assert call(base, "POST", "/v1/events", "vvk_" + "0" * 12 + "_nope", payload).status == 401
+    assert call(base, "POST", "/v1/events", writer[:-2] + "xx", payload).status == 401
+    wrong_scope = call(base, "POST", "/v1/events", reader, payload)
+    assert wrong_scope.status == 403 and "events:write" in wrong_scope.body["detail"]
+    assert call(base, "GET", "/v1/customers/cus_1/usage", writer).status == 403
+    assert call(base, "POST", "/v1/events", writer, payload).status == 202
+
+    listed = run_cli(url, "api-keys", "list").stdout
+    assert writer not in listed and writer.split("_")[2] not in listed  # no secret, ever
+    assert run_cli(url, "api-keys", "revoke", writer[4:16]).returncode == 0
+    time.sleep(2.5)  # every server's cache lets a revocation through within 2 s
+    assert call(base, "POST", "/v1/events", writer, payload).status == 401
+
+
+def test_events_accepted_and_rejected_and_dead_lettered(api: tuple[str, str, dict]) -> None:
+    base, url, kafka = api
+    key_id, token = make_key(url, "--scopes", "events:write", "--customer", "cus_1")
+    batch = [event(1), event(2), event(3, metric="Bad Metric"), event(4, customer="cus_other")]
+    reply = call(base, "POST", "/v1/events", token, json.dumps(batch).encode(),
+                 headers={"X-Request-ID": "req-42"})  # fmt: skip
+    assert reply.status == 202, reply.body
+    assert reply.body["accepted"] == 2 and reply.headers["x-request-id"] == "req-42"
+    assert [(r["index"], r["event_id"], r["rule"]) for r in reply.body["rejected"]] == [
+        (2, "evt_3", "metric.invalid"), (3, "evt_4", "auth.customer_scope")]  # fmt: skip
+
+    landed = read_topic(kafka["KAFKA_BOOTSTRAP_SERVERS"], kafka["VALUEVERSE_TOPIC"], 2)
+    assert sorted(m.value() for m in landed) == sorted(
+        json.dumps(e).encode() for e in batch[:2])  # byte for byte: 0.1000000001 kept exactly
+    assert {m.key() for m in landed} == {b"cus_1"}
+    dead = read_topic(kafka["KAFKA_BOOTSTRAP_SERVERS"], kafka["VALUEVERSE_DLQ_TOPIC"], 2)
+    origins = sorted(dict(m.headers())["valueverse.origin"].decode() for m in dead)
+    assert origins == [f"api:{key_id}/req-42#2", f"api:{key_id}/req-42#3"]
+    rules = sorted(dict(m.headers())["valueverse.rule"].decode() for m in dead)
+    assert rules == ["auth.customer_scope", "metric.invalid"]
+
+    ndjson = b"\n".join(json.dumps(event(n)).encode() for n in (5, 6)) + b"\n"
+    assert call(base, "POST", "/v1/events", token, ndjson, "application/x-ndjson").body[
+        "accepted"] == 2  # fmt: skip
+
+
+def test_malformed_and_oversized_bodies_are_named(api: tuple[str, str, dict]) -> None:
+    base, url, _kafka = api
+    _key_id, token = make_key(url, "--scopes", "events:write")
+    cases = [
+        (b'{"event_id": ', "application/json", 400, "Malformed JSON"),
+        (b"[1, 2", "application/json", 400, "Malformed JSON"),
+        (b"event_id=1", "text/plain", 415, "Unsupported media type"),
+        (json.dumps([event(n) for n in range(51)]).encode(), "application/json", 413,
+         "Too many events"),
+        (b"[" + b" " * 70_000 + b"]", "application/json", 413, "Body too large"),
+        (b"[]", "application/json", 400, "No events"),
+    ]  # fmt: skip
+    for data, content_type, status, title in cases:
+        reply = call(base, "POST", "/v1/events", token, data, content_type)
+        assert (reply.status, reply.body.get("title")) == (status, title), (data[:40], reply.body)
+        assert reply.problem and reply.body["detail"]
+
+
+def test_rate_limits_are_shared_by_two_servers(
+    pg_url: str, kafka_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**kafka_env, "VALUEVERSE_REDIS_URL": REDIS_URL, "VALUEVERSE_API_BURST": "1"}
+    with (api_server(pg_url, env, tmp_path / "a.log") as first,
+          api_server(pg_url, env, tmp_path / "b.log") as second):  # fmt: skip
+        _key_id, token = make_key(pg_url, "--scopes", "usage:read",
+                                  "--requests-per-second", "3")  # fmt: skip
+        replies = [call(base, "GET", "/v1/customers/nobody/usage", token)
+                   for base in (first, second) * 3]  # fmt: skip
+        statuses = [r.status for r in replies]
+        assert statuses.count(429) >= 2, statuses  # 3 per second between both servers
+        limited = next(r for r in replies if r.status == 429)
+        assert limited.problem and int(limited.headers["retry-after"]) >= 1
+        assert limited.headers["ratelimit-limit"] == "3"
+        time.sleep(1.2)
+        assert call(second, "GET", "/v1/customers/nobody/usage", token).status == 404
+
+
+def test_broker_stopping_is_503_and_not_ready(pg_url: str, tmp_path: Path) -> None:
+    broker_log = tmp_path / "tansu.log"
+    tag = uuid.uuid4().hex[:8]
+    with start_broker(log_path=broker_log) as broker:
+        env = {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "VALUEVERSE_TOPIC": f"u-{tag}",
+               "VALUEVERSE_DLQ_TOPIC": f"u-{tag}-dlq", "VALUEVERSE_API_PRODUCE_TIMEOUT_SECONDS": "2"}  # fmt: skip
+        with api_server(pg_url, env, tmp_path / "api.log") as base:
+            _key_id, token = make_key(pg_url, "--scopes", "events:write")
+            assert call(base, "GET", "/readyz").status == 200
+            assert call(base, "POST", "/v1/events", token, json.dumps(event(1)).encode()).status == 202
+            _stop(broker)
+            reply = call(base, "POST", "/v1/events", token, json.dumps(event(2)).encode())
+            assert reply.status == 503 and reply.problem, reply.body
+            assert reply.headers["retry-after"] == "5" and "accepted" not in reply.body
+            ready = call(base, "GET", "/readyz")
+            assert ready.status == 503 and ready.body["broker"] is False
+
+
+def _stop(broker: LocalBroker) -> None:
+    broker.process.send_signal(signal.SIGKILL)
+    broker.process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("scenario", scenario_dirs(), ids=lambda p: p.name)
+def test_scenarios_posted_through_the_api_land_like_events_load(
+    scenario: Path, duckdb_url: str, kafka_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The same raw rows as `events load` of the file gives: every invoice line is computed
+    from them alone (tests/integration/test_rating_scenarios.py checks those lines)."""
+    expect = yaml.safe_load((scenario / "scenario.yml").read_text())["expect"]
+    lines = [line for line in (scenario / "events.jsonl").read_bytes().splitlines() if line.strip()]
+    env = {**kafka_env, "VALUEVERSE_REDIS_URL": ""}
+    with api_server(duckdb_url, env, tmp_path / "api.log") as base:
+        _key_id, token = make_key(duckdb_url, "--scopes", "events:write")
+        reply = call(base, "POST", "/v1/events", token, b"\n".join(lines), "application/x-ndjson")
+    assert reply.status == 202, reply.body
+    assert len(reply.body["rejected"]) == expect["rejected"]
+    landed = _ingest(duckdb_url, kafka_env)
+    assert {k: landed[k] for k in ("accepted", "duplicates", "conflicts")} == {
+        k: expect[k] for k in ("accepted", "duplicates", "conflicts")}  # fmt: skip
+    reference = tmp_path / "reference.duckdb"
+    assert run_cli(f"duckdb:///{reference}", "events", "load",
+                   str(scenario / "events.jsonl")).returncode == 0  # fmt: skip
+    columns = ("event_id, customer_id, metric, event_ts, quantity, properties_text,"
+               " properties_num, content_hash")  # fmt: skip
+    rows = f"SELECT {columns} FROM raw.events ORDER BY event_id"
+    assert query(duckdb_url, rows) == query(f"duckdb:///{reference}", rows)
+
+
+def _ingest(url: str, kafka_env: dict[str, str]) -> dict:
+    env = {**os.environ, **kafka_env, "VALUEVERSE_WAREHOUSE": url}
+    result = subprocess.run([CLI, "ingest", "run", "--until-idle", "--metrics-port", "0"],
+                            env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
