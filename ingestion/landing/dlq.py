@@ -1,4 +1,5 @@
-"""The dead-letter topic: invalid messages, byte for byte, with why and where from.
+"""The dead-letter topic: invalid messages, byte for byte (only the first bytes of one over
+the size limit), with why and where from.
 
 Every reject of a batch is produced to VALUEVERSE_DLQ_TOPIC and the producer is
 flushed *before* the batch's offsets are committed, so a crash can repeat a
@@ -9,6 +10,8 @@ keyed by origin, so it is stored once). Headers (all UTF-8 text):
     valueverse.detail     human-readable detail
     valueverse.origin     `kafka:<topic>/<partition>/<offset>`
     valueverse.topic / valueverse.partition / valueverse.offset   the same, split
+    valueverse.original_bytes   only on a message over the size limit: its size; the value
+                          is then only its first bytes (validation.KEPT_BYTES_OF_TOO_LARGE)
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ def reject_headers(reject: RejectRow) -> list[tuple[str, str | bytes | None]]:
             ("valueverse.partition", str(partition).encode()),
             ("valueverse.offset", str(offset).encode()),
         ]
+    if reject.original_bytes is not None:
+        headers.append(("valueverse.original_bytes", str(reject.original_bytes).encode()))
     return headers
 
 

@@ -194,7 +194,8 @@ def test_poison_messages_go_to_the_dlq_and_never_block_the_partition(
     assert len(dead) == len(POISON)
     by_value = {msg.value(): dict(msg.headers()) for msg in dead}
     for offset, (poison, rule) in zip(range(1, 3 * len(POISON), 3), POISON, strict=True):
-        headers = by_value[poison]  # raw bytes, unchanged
+        kept = poison[:4096] if len(poison) > 16384 else poison  # over 16 KiB: its start
+        headers = by_value[kept]  # raw bytes, unchanged
         assert headers["valueverse.rule"].decode().startswith(rule), headers
         assert headers["valueverse.detail"]
         assert headers["valueverse.topic"].decode() == topic
@@ -202,6 +203,39 @@ def test_poison_messages_go_to_the_dlq_and_never_block_the_partition(
         assert headers["valueverse.offset"].decode() == str(offset)
         assert headers["valueverse.origin"].decode() == f"kafka:{topic}/0/{offset}"
     assert pg_count(pg_url, "SELECT count(*) FROM raw.rejected_events") == len(POISON)
+
+
+def test_huge_message_keeps_a_bounded_prefix_in_the_dlq_and_the_warehouse(
+    pg_url: str, kafka_env: dict[str, str]
+):
+    """A 2 MB message was dead-lettered whole: over the dead-letter producer's 1 MB limit, so
+    that produce failed and was retried forever, and its partition stood still. Now what is
+    kept of it is its first 4 KiB, with its size, in the topic and in raw.rejected_events, and
+    the events around it land."""
+    bootstrap, topic = kafka_env["KAFKA_BOOTSTRAP_SERVERS"], kafka_env["VALUEVERSE_TOPIC"]
+    huge = b'{"event_id": "evt_huge", "customer_id": "c", "pad": "' + b"x" * 2_000_000 + b'"}'
+    producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": 4_000_000})
+    for value in (_good(1), huge, _good(2)):
+        producer.produce(topic, value=value, partition=0)
+    assert producer.flush(30) == 0
+    run = vv(pg_url, kafka_env, "ingest", "run", "--until-idle", "--metrics-port", "0", timeout=90)
+    assert ok(run).last_json == {"accepted": 2, "duplicates": 0, "conflicts": 0, "rejected": 1}
+    (dead,) = read_topic(bootstrap, kafka_env["VALUEVERSE_DLQ_TOPIC"], expect=1)
+    detail = (
+        f"message is {len(huge)} bytes, the limit is 16 KiB; only its first 4096 bytes are kept"
+    )
+    assert dead.value() == huge[:4096]
+    headers = dict(dead.headers())
+    assert headers["valueverse.rule"] == b"message.too_large"
+    assert headers["valueverse.detail"] == detail.encode()
+    assert headers["valueverse.original_bytes"] == str(len(huge)).encode()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT origin, raw_payload, detail FROM raw.rejected_events"
+        ).fetchall()
+    assert [(r[0], bytes(r[1]), r[2]) for r in rows] == [
+        (f"kafka:{topic}/0/1", huge[:4096], detail)
+    ]
 
 
 def test_metrics_endpoint_and_sigterm(pg_url: str, tmp_path: Path, kafka_env: dict[str, str]):
