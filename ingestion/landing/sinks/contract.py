@@ -123,7 +123,8 @@ class PreparedBatch:
     has_repeats: bool
     months: set[tuple[int, int]]
     rejects: list[RejectRow]
-    payload: object  # PostgreSQL: PostgresPayload (binary COPY); DuckDB: a pyarrow Table
+    # PostgreSQL: PostgresPayload (binary COPY); DuckDB: a pyarrow Table; None when n_events is 0
+    payload: object
 
 
 class EventSink(ABC):
