@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from ingestion.landing import failures, handoff, metrics
+from ingestion.landing import failures, handoff, kafka_clients, metrics
 from ingestion.landing.batch import Batch, reject_row, warm_up
 from ingestion.landing.batching import (
     Backoff,
@@ -57,14 +57,13 @@ from ingestion.landing.batching import (
 )
 from ingestion.landing.dlq import DeadLetters
 from ingestion.landing.fastlane import Lines
+from ingestion.landing.kafka_clients import KafkaSettings, ensure_topics
 from ingestion.landing.sinks import backends
 from ingestion.landing.sinks.contract import Counts, Encoder, EventSink, PreparedBatch, RejectRow
 from ingestion.landing.validation import Reject
-from ingestion.warehouse import ConfigError, WarehouseConfig, env_int
+from ingestion.warehouse import WarehouseConfig, env_int
 
 log = logging.getLogger("valueverse.ingest")
-# librdkafka's own log lines go through this logger (JSON, not raw stderr lines)
-kafka_log = logging.getLogger("valueverse.kafka")
 T = TypeVar("T")
 
 # Prefetch settings (shared with the benchmark's bare consumer). librdkafka stops
@@ -80,58 +79,6 @@ FETCH_CONFIG: dict[str, Any] = {
     "queued.min.messages": 10_000_000,
     "fetch.queue.backoff.ms": 20,
 }
-
-
-@dataclass(frozen=True)
-class KafkaSettings:
-    """Where to read and write; from the environment (see .env.example)."""
-
-    bootstrap: str
-    topic: str = "usage-events"
-    dlq_topic: str = "usage-events-dlq"
-    group: str = "valueverse-ingest"
-    partitions: int = 6  # for topics this service creates itself
-    extra: dict[str, Any] = field(default_factory=dict)  # librdkafka overrides
-
-    @classmethod
-    def from_env(cls, bootstrap: str | None = None, **overrides: Any) -> KafkaSettings:
-        servers = bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-        if not servers:
-            raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is not set (host:port of the brokers)")
-        extra: dict[str, Any] = {}
-        for key in ("session.timeout.ms", "heartbeat.interval.ms"):
-            env = "VALUEVERSE_KAFKA_" + key.replace(".", "_").upper()
-            if os.environ.get(env):
-                extra[key] = env_int(env, 0, minimum=1)
-        values: dict[str, Any] = {
-            "bootstrap": servers,
-            "topic": os.environ.get("VALUEVERSE_TOPIC") or "usage-events",
-            "dlq_topic": os.environ.get("VALUEVERSE_DLQ_TOPIC") or "usage-events-dlq",
-            "group": os.environ.get("VALUEVERSE_GROUP") or "valueverse-ingest",
-            "partitions": env_int("VALUEVERSE_TOPIC_PARTITIONS", 6, minimum=1, maximum=10_000),
-            "extra": extra,
-        }
-        values.update(overrides)
-        return cls(**values)
-
-
-def ensure_topics(settings: KafkaSettings, topics: list[str]) -> None:
-    """Create missing topics (`settings.partitions` partitions); existing ones are kept."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    conf: dict[str, Any] = {"bootstrap.servers": settings.bootstrap, "logger": kafka_log}
-    admin = AdminClient(conf)
-    existing = admin.list_topics(timeout=10).topics
-    missing = [NewTopic(t, settings.partitions, 1) for t in topics if t not in existing]
-    if not missing:
-        return
-    for topic, future in admin.create_topics(missing, operation_timeout=10).items():
-        try:
-            future.result()
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
-        log.info("created topic", extra={"topic": topic, "partitions": settings.partitions})
 
 
 def prepare_messages(
@@ -259,10 +206,8 @@ class IngestService:
         try:
             ensure_topics(self.settings, [self.settings.topic, self.settings.dlq_topic])
             self._sink = self._retry(lambda: backends.open_sink(self.warehouse), "open warehouse")
-            self._dlq = DeadLetters(
-                self.settings.bootstrap, self.settings.dlq_topic, {"logger": kafka_log}
-            )
-            self._consumer = Consumer(self._consumer_config())
+            self._dlq = DeadLetters(self.settings)
+            self._consumer = kafka_clients.consumer(self.settings, self._consumer_config())
             self._consumer.subscribe(
                 [self.settings.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                 on_lost=self._on_lost,
@@ -282,15 +227,14 @@ class IngestService:
         return self.total
 
     def _consumer_config(self) -> dict[str, Any]:
+        """The consumer's own properties (kafka_clients adds the brokers and security)."""
         return {
-            "bootstrap.servers": self.settings.bootstrap,
             "group.id": self.settings.group,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": True,
             **FETCH_CONFIG,
-            "logger": kafka_log,
             **self.settings.extra,
         }
 

@@ -16,8 +16,10 @@ keyed by origin, so it is stored once). Headers (all UTF-8 text):
 
 from __future__ import annotations
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 
+from ingestion.landing import kafka_clients
+from ingestion.landing.kafka_clients import KafkaSettings
 from ingestion.landing.sinks.contract import RejectRow
 
 
@@ -53,12 +55,11 @@ def reject_headers(reject: RejectRow) -> list[tuple[str, str | bytes | None]]:
 class DeadLetters:
     """An idempotent producer to the dead-letter topic."""
 
-    def __init__(self, bootstrap: str, topic: str, extra: dict[str, object] | None = None):
-        self.topic = topic
-        self.producer = Producer(
-            {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5,
-             **(extra or {})}
-        )  # fmt: skip
+    def __init__(self, settings: KafkaSettings):
+        self.topic = settings.dlq_topic
+        self.producer = kafka_clients.producer(
+            settings, {"enable.idempotence": True, "linger.ms": 5}
+        )
         self._errors: list[KafkaError] = []
 
     def _delivered(self, err: KafkaError | None, _msg: object) -> None:
