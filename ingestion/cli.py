@@ -94,8 +94,8 @@ def cmd_events_produce(args: argparse.Namespace, config: WarehouseConfig) -> int
 
     from confluent_kafka import KafkaException
 
-    from ingestion.landing.consumer import KafkaSettings
     from ingestion.landing.files import InputError
+    from ingestion.landing.kafka_clients import KafkaSettings
     from ingestion.landing.producer import ProduceError, produce_file
 
     settings = KafkaSettings.from_env()
@@ -125,7 +125,8 @@ def cmd_ingest_run(args: argparse.Namespace, config: WarehouseConfig) -> int:
     from confluent_kafka import KafkaException
 
     from ingestion.landing.batching import BatchPolicy
-    from ingestion.landing.consumer import KafkaSettings, run_service
+    from ingestion.landing.consumer import run_service
+    from ingestion.landing.kafka_clients import KafkaSettings
 
     settings = KafkaSettings.from_env()
     policy = BatchPolicy(max_messages=args.batch_size, max_wait=args.batch_wait)

@@ -96,7 +96,8 @@ ValueVerse demo finished in {seconds:.0f} s
 def _land_through_kafka(config: WarehouseConfig, events_path: Path):
     """Produce the events to the usage topic and land them with the consumer's logic."""
     from ingestion.demo.broker import start_broker
-    from ingestion.landing.consumer import KafkaSettings, run_service
+    from ingestion.landing.consumer import run_service
+    from ingestion.landing.kafka_clients import KafkaSettings
     from ingestion.landing.producer import produce_file
 
     with ExitStack() as stack:

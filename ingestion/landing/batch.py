@@ -21,7 +21,15 @@ import pyarrow.compute as pc
 
 from ingestion.landing.fastlane import Lines, close_connection, validate_many
 from ingestion.landing.sinks.contract import EVENT_SCHEMA, Encoder, PreparedBatch, RejectRow
-from ingestion.landing.validation import Event, Reject, plain_decimal, utc_now, validate
+from ingestion.landing.validation import (
+    KEPT_BYTES_OF_TOO_LARGE,
+    MAX_MESSAGE_BYTES,
+    Event,
+    Reject,
+    plain_decimal,
+    utc_now,
+    validate,
+)
 
 
 @dataclass
@@ -70,7 +78,7 @@ class Batch:
             result = validate(self.payloads[i], self.landing_time)
             if isinstance(result, Reject):
                 origin = origin_column[i].as_py()
-                rejects.append(RejectRow(origin, self.payloads[i], result.rule, result.detail))
+                rejects.append(reject_row(origin, self.payloads[i], result))
             else:
                 slow_rows.append(_event_row(i, result))
         events = fast.accepted if fast.accepted.num_rows else _INDEXED_SCHEMA.empty_table()
@@ -98,6 +106,18 @@ class Batch:
     def prepare(self, encode: Encoder) -> PreparedBatch:
         """Validate, then encode with the sink's encoder (EventSink.encode)."""
         return self.validate().prepare(encode)
+
+
+def reject_row(origin: str, payload: bytes, reject: Reject, size: int | None = None) -> RejectRow:
+    """A reject as it is kept: a message over MAX_MESSAGE_BYTES keeps only its first
+    KEPT_BYTES_OF_TOO_LARGE bytes and its size, so what one message costs to keep is bounded
+    whatever its size. `size` is the message's when `payload` is already only its start (a
+    file line too long to read whole)."""
+    size = len(payload) if size is None else size
+    if size <= MAX_MESSAGE_BYTES:
+        return RejectRow(origin, payload, reject.rule, reject.detail)
+    kept = payload[:KEPT_BYTES_OF_TOO_LARGE]
+    return RejectRow(origin, kept, reject.rule, reject.detail, original_bytes=size)
 
 
 _INDEXED_SCHEMA = pa.schema([("i", pa.int32()), *EVENT_SCHEMA])

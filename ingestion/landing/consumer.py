@@ -8,6 +8,9 @@ after the warehouse transaction that holds a batch has committed, so a crash
 replays at most the unwritten tail; the replay is harmless because the sink's
 first-write-wins ledger dedups events by event_id and stores rejects keyed by
 (origin, payload hash), and origins are `kafka:<topic>/<partition>/<offset>`.
+A write that fails for a while (the warehouse down, busy, restarting) is retried;
+one the warehouse refuses for good (failures.py) is dead-lettered, message by
+message, and the stream goes on.
 Messages are validated by `Batch.validate`, exactly as `events load` does for files.
 
 Threads and processes: validation and COPY encoding are pure Python
@@ -33,7 +36,7 @@ import time
 from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -42,8 +45,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from ingestion.landing import handoff, metrics
-from ingestion.landing.batch import Batch, warm_up
+from ingestion.landing import failures, handoff, kafka_clients, metrics
+from ingestion.landing.batch import Batch, reject_row, warm_up
 from ingestion.landing.batching import (
     Backoff,
     BatchPolicy,
@@ -52,15 +55,15 @@ from ingestion.landing.batching import (
     TopicPartitionKey,
     merge_offsets,
 )
-from ingestion.landing.dlq import DeadLetterError, DeadLetters
+from ingestion.landing.dlq import DeadLetters
 from ingestion.landing.fastlane import Lines
+from ingestion.landing.kafka_clients import KafkaSettings, ensure_topics
 from ingestion.landing.sinks import backends
-from ingestion.landing.sinks.contract import Counts, Encoder, EventSink, PreparedBatch
-from ingestion.warehouse import ConfigError, WarehouseConfig, WarehouseError, env_int
+from ingestion.landing.sinks.contract import Counts, Encoder, EventSink, PreparedBatch, RejectRow
+from ingestion.landing.validation import Reject
+from ingestion.warehouse import WarehouseConfig, env_int
 
 log = logging.getLogger("valueverse.ingest")
-# librdkafka's own log lines go through this logger (JSON, not raw stderr lines)
-kafka_log = logging.getLogger("valueverse.kafka")
 T = TypeVar("T")
 
 # Prefetch settings (shared with the benchmark's bare consumer). librdkafka stops
@@ -76,58 +79,6 @@ FETCH_CONFIG: dict[str, Any] = {
     "queued.min.messages": 10_000_000,
     "fetch.queue.backoff.ms": 20,
 }
-
-
-@dataclass(frozen=True)
-class KafkaSettings:
-    """Where to read and write; from the environment (see .env.example)."""
-
-    bootstrap: str
-    topic: str = "usage-events"
-    dlq_topic: str = "usage-events-dlq"
-    group: str = "valueverse-ingest"
-    partitions: int = 6  # for topics this service creates itself
-    extra: dict[str, Any] = field(default_factory=dict)  # librdkafka overrides
-
-    @classmethod
-    def from_env(cls, bootstrap: str | None = None, **overrides: Any) -> KafkaSettings:
-        servers = bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-        if not servers:
-            raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is not set (host:port of the brokers)")
-        extra: dict[str, Any] = {}
-        for key in ("session.timeout.ms", "heartbeat.interval.ms"):
-            env = "VALUEVERSE_KAFKA_" + key.replace(".", "_").upper()
-            if os.environ.get(env):
-                extra[key] = env_int(env, 0, minimum=1)
-        values: dict[str, Any] = {
-            "bootstrap": servers,
-            "topic": os.environ.get("VALUEVERSE_TOPIC") or "usage-events",
-            "dlq_topic": os.environ.get("VALUEVERSE_DLQ_TOPIC") or "usage-events-dlq",
-            "group": os.environ.get("VALUEVERSE_GROUP") or "valueverse-ingest",
-            "partitions": env_int("VALUEVERSE_TOPIC_PARTITIONS", 6, minimum=1, maximum=10_000),
-            "extra": extra,
-        }
-        values.update(overrides)
-        return cls(**values)
-
-
-def ensure_topics(settings: KafkaSettings, topics: list[str]) -> None:
-    """Create missing topics (`settings.partitions` partitions); existing ones are kept."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    conf: dict[str, Any] = {"bootstrap.servers": settings.bootstrap, "logger": kafka_log}
-    admin = AdminClient(conf)
-    existing = admin.list_topics(timeout=10).topics
-    missing = [NewTopic(t, settings.partitions, 1) for t in topics if t not in existing]
-    if not missing:
-        return
-    for topic, future in admin.create_topics(missing, operation_timeout=10).items():
-        try:
-            future.result()
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
-        log.info("created topic", extra={"topic": topic, "partitions": settings.partitions})
 
 
 def prepare_messages(
@@ -165,27 +116,30 @@ class _Pending:
     offsets: dict[TopicPartitionKey, int]
     started: float
     messages: int
+    # prepare_messages' arguments (the messages), kept until the batch is written: a batch
+    # the warehouse refuses is dead-lettered message by message
+    inputs: handoff.Parcel
     slots: tuple[int, ...] = ()  # shared-memory slots of its arguments and result
 
 
-_TRANSIENT: tuple[type[BaseException], ...] = (WarehouseError, DeadLetterError, OSError)
-
-
-def _transient_errors() -> tuple[type[BaseException], ...]:
-    errors = list(_TRANSIENT)
-    try:
-        import psycopg
-
-        errors += [psycopg.OperationalError, psycopg.InterfaceError]
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import duckdb
-
-        errors += [duckdb.IOException]
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(errors)
+def _refused_rejects(
+    topic: str,
+    values: Lines,
+    partitions: np.ndarray,
+    offsets: np.ndarray,
+    reason: str,
+    rejected: set[str],
+) -> list[RejectRow]:
+    """The messages of a batch the warehouse refused for good, as rejects (rule
+    `warehouse.refused`), except those in `rejected` (origins already rejected by
+    validation, with their own rule)."""
+    reject = Reject("warehouse.refused", f"the warehouse refused its batch: {reason}")
+    rows = []
+    for value, partition, offset in zip(values, partitions.tolist(), offsets.tolist(), strict=True):
+        origin = f"kafka:{topic}/{partition}/{offset}"
+        if origin not in rejected:
+            rows.append(reject_row(origin, value, reject))
+    return rows
 
 
 class IngestService:
@@ -207,7 +161,7 @@ class IngestService:
         self.poll_batch = poll_batch
         self.total = Counts()
         self.stopping = False
-        self.transient = _transient_errors()
+        self.transient = failures.TRANSIENT
         self._open = OpenBatch(self.policy)
         self._values: list[bytes] = []
         self._partitions: list[int] = []
@@ -252,10 +206,8 @@ class IngestService:
         try:
             ensure_topics(self.settings, [self.settings.topic, self.settings.dlq_topic])
             self._sink = self._retry(lambda: backends.open_sink(self.warehouse), "open warehouse")
-            self._dlq = DeadLetters(
-                self.settings.bootstrap, self.settings.dlq_topic, {"logger": kafka_log}
-            )
-            self._consumer = Consumer(self._consumer_config())
+            self._dlq = DeadLetters(self.settings)
+            self._consumer = kafka_clients.consumer(self.settings, self._consumer_config())
             self._consumer.subscribe(
                 [self.settings.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                 on_lost=self._on_lost,
@@ -275,15 +227,14 @@ class IngestService:
         return self.total
 
     def _consumer_config(self) -> dict[str, Any]:
+        """The consumer's own properties (kafka_clients adds the brokers and security)."""
         return {
-            "bootstrap.servers": self.settings.bootstrap,
             "group.id": self.settings.group,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": True,
             **FETCH_CONFIG,
-            "logger": kafka_log,
             **self.settings.extra,
         }
 
@@ -409,16 +360,16 @@ class IngestService:
         slots: tuple[int, ...]
         if self._pool is not None and self._handoff is not None:
             arg_slot, result_slot = self._free_slot(), self._free_slot()
-            parcel = self._handoff.put(arg_slot, args)
-            future = self._pool.submit(handoff.call, prepare_messages, parcel, result_slot)
+            inputs = self._handoff.put(arg_slot, args)
+            future = self._pool.submit(handoff.call, prepare_messages, inputs, result_slot)
             slots = (arg_slot, result_slot)
         else:
-            future, slots = Future(), ()
+            future, slots, inputs = Future(), (), handoff.Parcel(-1, inline=args)
             future.set_result(handoff.Parcel(-1, inline=prepare_messages(*args)))
         while not self._slots.acquire(timeout=0.1):  # back-pressure from the writer
             if self._writer_error is not None:
                 raise self._writer_error
-        self._queue.put(_Pending(future, to_commit, started, messages, slots))
+        self._queue.put(_Pending(future, to_commit, started, messages, inputs, slots))
 
     def _free_slot(self) -> int:
         """A free shared-memory slot (waits for the writer to hand one back)."""
@@ -463,7 +414,11 @@ class IngestService:
             raise self._writer_error
 
     def _write(self, item: _Pending) -> None:
-        """Dead letters, then the warehouse transaction, then (only then) the offsets."""
+        """Dead letters, then the warehouse transaction, then (only then) the offsets.
+
+        A batch the warehouse refuses for good is dead-lettered instead (_refused), and
+        its offsets are committed all the same: the stream goes on.
+        """
         t0 = time.monotonic()
         parcel = item.result.result()
         prepared, newest = self._handoff.take(parcel) if self._handoff else parcel.inline
@@ -472,7 +427,14 @@ class IngestService:
         t1 = time.monotonic()
         self._retry(lambda: dlq.send(prepared.rejects), "dead-letter produce")
         t2 = time.monotonic()
-        counts = self._retry(lambda: self._sink_write(prepared), "warehouse write")
+        error = None
+        try:
+            counts = self._retry(lambda: self._sink_write(prepared), "warehouse write")
+        except Exception as exc:
+            if not failures.is_permanent(exc):
+                raise
+            error = failures.describe(exc)
+            counts = self._refused(item, prepared, error)
         t3 = time.monotonic()
         with self._written_lock:  # the main thread commits these (see _commit_written)
             self._written = merge_offsets(self._written, item.offsets)
@@ -487,14 +449,47 @@ class IngestService:
         if newest is not None and counts.accepted:
             self._newest = max(self._newest, metrics.epoch(newest))
             metrics.NEWEST_EVENT.set(self._newest)
-        log.info(
-            "batch landed",
-            extra={"batch_id": prepared.batch_id, "messages": item.messages,
-                   **counts.as_dict(), "wait_prepare_s": round(t1 - t0, 3),
-                   "dlq_s": round(t2 - t1, 3), "write_s": round(t3 - t2, 3),
-                   "age_s": round(t4 - item.started, 3),
-                   "offsets": {f"{t}/{p}": o for (t, p), o in sorted(item.offsets.items())}},
-        )  # fmt: skip
+        offsets = {f"{t}/{p}": o for (t, p), o in sorted(item.offsets.items())}
+        fields = {"batch_id": prepared.batch_id, "messages": item.messages,
+                  **counts.as_dict(), "wait_prepare_s": round(t1 - t0, 3),
+                  "dlq_s": round(t2 - t1, 3), "write_s": round(t3 - t2, 3),
+                  "age_s": round(t4 - item.started, 3), "offsets": offsets}  # fmt: skip
+        if error is None:
+            log.info("batch landed", extra=fields)
+        else:
+            metrics.REFUSED_BATCHES.inc()
+            log.error(
+                "the warehouse refused a batch for good: its messages went to the dead-letter"
+                " topic (rule warehouse.refused), and the stream goes on",
+                extra={**fields, "error": error},
+            )
+
+    def _refused(self, item: _Pending, prepared: PreparedBatch, reason: str) -> Counts:
+        """Dead-letter a batch the warehouse refused for good: every message validation did
+        not already reject goes to the dead-letter topic with the reason, then all of the
+        batch's rejects to raw.rejected_events, where the warehouse still takes them (they
+        would have been written with the batch). Every message counts as rejected."""
+        _encode, topic, values, partitions, offsets = (
+            self._handoff.take(item.inputs) if self._handoff else item.inputs.inline
+        )
+        already = {reject.origin for reject in prepared.rejects}
+        refused = _refused_rejects(topic, values, partitions, offsets, reason, already)
+        dlq = self._dlq
+        assert dlq is not None
+        self._retry(lambda: dlq.send(refused), "dead-letter produce")
+        rejects = replace(prepared, n_events=0, has_repeats=False, months=set(), payload=None,
+                          rejects=prepared.rejects + refused)  # fmt: skip
+        try:
+            self._retry(lambda: self._sink_write(rejects), "warehouse write of the rejects")
+        except Exception as exc:
+            if not failures.is_permanent(exc):
+                raise
+            log.error(
+                "raw.rejected_events refused the batch's rejects too: they are in the"
+                " dead-letter topic only",
+                extra={"batch_id": prepared.batch_id, "error": failures.describe(exc)},
+            )
+        return Counts(rejected=len(rejects.rejects))
 
     def _sink_write(self, prepared: PreparedBatch) -> Counts:
         if self._sink is None:
@@ -508,7 +503,8 @@ class IngestService:
             raise
 
     def _retry(self, action: Callable[[], T], what: str) -> T:
-        """Run `action` until it succeeds, backing off (capped at 10 s); never skip it.
+        """Run `action` until it succeeds, backing off (capped at 10 s) after each transient
+        failure (failures.TRANSIENT); never skip it. Any other error is raised at once.
 
         Once a stop is requested, a failure abandons the batch instead (its
         offsets stay uncommitted, so the next run lands it).

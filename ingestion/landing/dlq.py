@@ -1,4 +1,5 @@
-"""The dead-letter topic: invalid messages, byte for byte, with why and where from.
+"""The dead-letter topic: invalid messages, byte for byte (only the first bytes of one over
+the size limit), with why and where from.
 
 Every reject of a batch is produced to VALUEVERSE_DLQ_TOPIC and the producer is
 flushed *before* the batch's offsets are committed, so a crash can repeat a
@@ -9,12 +10,16 @@ keyed by origin, so it is stored once). Headers (all UTF-8 text):
     valueverse.detail     human-readable detail
     valueverse.origin     `kafka:<topic>/<partition>/<offset>`
     valueverse.topic / valueverse.partition / valueverse.offset   the same, split
+    valueverse.original_bytes   only on a message over the size limit: its size; the value
+                          is then only its first bytes (validation.KEPT_BYTES_OF_TOO_LARGE)
 """
 
 from __future__ import annotations
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 
+from ingestion.landing import kafka_clients
+from ingestion.landing.kafka_clients import KafkaSettings
 from ingestion.landing.sinks.contract import RejectRow
 
 
@@ -42,18 +47,19 @@ def reject_headers(reject: RejectRow) -> list[tuple[str, str | bytes | None]]:
             ("valueverse.partition", str(partition).encode()),
             ("valueverse.offset", str(offset).encode()),
         ]
+    if reject.original_bytes is not None:
+        headers.append(("valueverse.original_bytes", str(reject.original_bytes).encode()))
     return headers
 
 
 class DeadLetters:
     """An idempotent producer to the dead-letter topic."""
 
-    def __init__(self, bootstrap: str, topic: str, extra: dict[str, object] | None = None):
-        self.topic = topic
-        self.producer = Producer(
-            {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5,
-             **(extra or {})}
-        )  # fmt: skip
+    def __init__(self, settings: KafkaSettings):
+        self.topic = settings.dlq_topic
+        self.producer = kafka_clients.producer(
+            settings, {"enable.idempotence": True, "linger.ms": 5}
+        )
         self._errors: list[KafkaError] = []
 
     def _delivered(self, err: KafkaError | None, _msg: object) -> None:

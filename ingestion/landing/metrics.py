@@ -22,6 +22,10 @@ DUPLICATES = Counter("valueverse_ingest_duplicates", "Duplicate events (same id,
 CONFLICTS = Counter("valueverse_ingest_conflicts", "Conflicting events (same id, other content)")
 REJECTED = Counter("valueverse_ingest_rejected", "Invalid messages sent to the dead-letter topic")
 BATCHES = Counter("valueverse_ingest_batches", "Batches written to the warehouse")
+REFUSED_BATCHES = Counter(
+    "valueverse_ingest_refused_batches",
+    "Batches the warehouse refused for good, dead-lettered (rule warehouse.refused)",
+)
 WAREHOUSE_RETRIES = Counter(
     "valueverse_ingest_warehouse_retries", "Failed warehouse writes retried after a back-off"
 )

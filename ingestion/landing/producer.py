@@ -14,10 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError
 
-from ingestion.landing.consumer import KafkaSettings, ensure_topics
+from ingestion.landing import kafka_clients
 from ingestion.landing.files import iter_lines
+from ingestion.landing.kafka_clients import KafkaSettings, ensure_topics
 
 
 class ProduceError(Exception):
@@ -54,15 +55,15 @@ class _Acks:
 def produce_file(settings: KafkaSettings, path: Path, timeout: float = 120.0) -> int:
     """Send every non-blank line of `path`; returns how many were acknowledged."""
     ensure_topics(settings, [settings.topic])
-    producer = Producer(
+    producer = kafka_clients.producer(
+        settings,
         {
-            "bootstrap.servers": settings.bootstrap,
             "enable.idempotence": True,
             "linger.ms": 20,
             "batch.size": 1_000_000,
             "queue.buffering.max.messages": 500_000,
             "message.max.bytes": 4 * 1024 * 1024,
-        }
+        },
     )
     acks = _Acks()
     sent = 0

@@ -30,7 +30,7 @@ CREATE SCHEMA IF NOT EXISTS raw;
 CREATE TABLE IF NOT EXISTS raw.rejected_events (
     origin        VARCHAR NOT NULL,   -- file:/abs/path:LINE or kafka:topic/partition/offset
     payload_hash  VARCHAR NOT NULL,   -- hex blake2b of raw_payload; + origin = idempotency key
-    raw_payload   {bytes} NOT NULL,   -- the message exactly as received
+    raw_payload   {bytes} NOT NULL,   -- the message as received (over 16 KiB: its first 4 KiB)
     rule          VARCHAR NOT NULL,   -- stable rule code, e.g. quantity.range
     detail        VARCHAR NOT NULL,   -- human-readable reason
     batch_id      VARCHAR NOT NULL,

@@ -47,7 +47,8 @@ from ingestion.demo.broker import start_broker
 from ingestion.demo.generator import generate
 from ingestion.landing import metrics
 from ingestion.landing.batching import BatchPolicy
-from ingestion.landing.consumer import FETCH_CONFIG, IngestService, KafkaSettings
+from ingestion.landing.consumer import FETCH_CONFIG, IngestService
+from ingestion.landing.kafka_clients import KafkaSettings
 from ingestion.landing.producer import produce_file
 from ingestion.warehouse import resolve
 

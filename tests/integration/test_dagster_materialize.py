@@ -54,7 +54,7 @@ def _resources(url: str) -> dict[str, object]:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     from ingestion.demo.broker import start_broker
-    from ingestion.landing.consumer import KafkaSettings
+    from ingestion.landing.kafka_clients import KafkaSettings
     from ingestion.landing.producer import produce_file
 
     base = tmp_path_factory.mktemp("dagster_e2e")

@@ -1,13 +1,16 @@
-"""Faults of the Kafka ingestion service: SIGKILL at random moments, a PostgreSQL restart.
+"""Faults of the Kafka ingestion service: SIGKILL at random moments, a PostgreSQL restart, a
+batch the warehouse refuses for good.
 
 The invariant: offsets are committed only after the warehouse transaction of
 their batch, and replays are deduplicated by event_id (rejects by origin), so
 whatever happens the landed set equals the produced set — nothing lost, nothing
-twice — and the service recovers by itself.
+twice — and the service recovers by itself. What the warehouse refuses for good
+is in the dead-letter topic instead, and the rest of the stream lands.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import signal
@@ -20,15 +23,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from confluent_kafka import Producer
 
 from ingestion.demo.broker import free_port
 from ingestion.demo.generator import GenerationSummary, generate
+from ingestion.landing.sinks.backends import open_sink
 from ingestion.landing.validation import Event, utc_now, validate
+from ingestion.warehouse import resolve
 from tests.integration import test_kafka_ingest as kit
 from tests.integration.test_kafka_ingest import (
+    _good,
     json_lines,
     ok,
     pg_count,
+    read_topic,
     start_ingest,
     stop,
     vv,
@@ -177,3 +185,82 @@ def test_postgres_restart_mid_load_the_consumer_resumes_by_itself(
     assert retries, "the consumer never saw the warehouse down"
     assert max(e["retry_in_s"] for e in retries) <= 10
     assert_landed_exactly(url, expected)
+
+
+# A trigger on the id ledger that refuses one event, as a constraint, a conversion or a revoked
+# privilege refuses a write: an error no retry of the batch can fix.
+REFUSE_MARKER = """
+CREATE FUNCTION raw.refuse_marker() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.event_id = 'evt_refused' THEN
+        RAISE EXCEPTION 'event % refused by a test trigger', NEW.event_id
+            USING ERRCODE = 'data_exception';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_marker BEFORE INSERT ON raw.event_ids
+    FOR EACH ROW EXECUTE FUNCTION raw.refuse_marker();
+"""
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_batch_the_warehouse_refuses_for_good_is_dead_lettered_and_the_stream_goes_on(
+    pg_url: str, tmp_path: Path, kafka_env: dict[str, str], workers: str
+):
+    """A write error no retry can fix (here a trigger raising a DataError for one event) used
+    to stop the service with a traceback, and every restart replayed the same batch into it.
+    Now the batch's messages go to the dead-letter topic and raw.rejected_events with rule
+    warehouse.refused and a detail naming the error, the error is logged once, the offsets
+    are committed, and the events after it land. A message of that batch that validation
+    rejected keeps its own rule and is dead-lettered once. With worker processes (2) the
+    messages are read back from shared memory; inline (0) from the batch itself."""
+    with open_sink(resolve(pg_url)):
+        pass  # the raw schema, for the trigger
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(REFUSE_MARKER)
+    bootstrap, topic = kafka_env["KAFKA_BOOTSTRAP_SERVERS"], kafka_env["VALUEVERSE_TOPIC"]
+    refused = _good(4).replace(b'"evt_4"', b'"evt_refused"')
+    poison = b"{not json"
+    # one partition, batches of 3: [0 1 2] [3 refused poison] [6 7 8] [9 10 11]
+    sequence = [_good(0), _good(1), _good(2), _good(3), refused, poison]
+    sequence += [_good(n) for n in range(6, 12)]
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    for value in sequence:
+        producer.produce(topic, value=value, partition=0)
+    assert producer.flush(30) == 0
+    env = {**kafka_env, "VALUEVERSE_INGEST_WORKERS": workers}
+    run = vv(pg_url, env, "ingest", "run", "--until-idle", "--metrics-port", "0",
+             "--batch-size", "3", timeout=120)  # fmt: skip
+    assert ok(run).last_json["accepted"] + run.last_json["rejected"] == len(sequence)
+
+    dead = read_topic(
+        bootstrap, kafka_env["VALUEVERSE_DLQ_TOPIC"], expect=run.last_json["rejected"]
+    )
+    letters = {msg.value(): dict(msg.headers()) for msg in dead}
+    assert len(dead) == len(letters) == run.last_json["rejected"]  # none twice
+    assert letters[poison]["valueverse.rule"] == b"message.not_json"
+    marker = letters[refused]
+    assert marker["valueverse.rule"] == b"warehouse.refused"
+    detail = marker["valueverse.detail"].decode()
+    assert detail.startswith("the warehouse refused its batch: DataException (SQLSTATE 22000): ")
+    assert "event evt_refused refused by a test trigger" in detail
+    refused_batch = {v for v, h in letters.items() if h["valueverse.rule"] == b"warehouse.refused"}
+    assert refused in refused_batch and len(refused_batch) <= 3  # its batch, no other
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        landed = {r[0] for r in conn.execute("SELECT event_id FROM raw.events")}
+        rejects = conn.execute(
+            "SELECT raw_payload, rule, detail FROM raw.rejected_events"
+        ).fetchall()
+    sent_ids = {json.loads(v)["event_id"] for v in sequence if v != poison}
+    dead_ids = {json.loads(v)["event_id"] for v in refused_batch}
+    assert landed == sent_ids - dead_ids  # the events after the refused batch landed
+    assert "evt_11" in landed
+    assert {(bytes(r[0]), r[1]) for r in rejects} == {
+        (v, h["valueverse.rule"].decode()) for v, h in letters.items()
+    }
+    errors = [e for e in json_lines(run.stderr) if e["level"] == "error"]
+    assert len(errors) == 1, errors
+    assert errors[0]["error"] == detail.removeprefix("the warehouse refused its batch: ")
+    again = ok(vv(pg_url, env, "ingest", "run", "--until-idle", "--metrics-port", "0"))
+    assert again.last_json == {"accepted": 0, "duplicates": 0, "conflicts": 0, "rejected": 0}

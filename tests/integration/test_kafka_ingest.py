@@ -22,9 +22,13 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, Producer
 
 from ingestion.demo.broker import LocalBroker, free_port, start_broker
+from ingestion.landing import kafka_clients
+from ingestion.landing.dlq import DeadLetterError, DeadLetters
+from ingestion.landing.kafka_clients import KafkaSettings, ensure_topics
+from ingestion.landing.sinks.contract import RejectRow
 from tests.conftest import CLI, CliResult, scenario_dirs
 
 # --------------------------------------------------------------------------- fixtures/helpers
@@ -194,7 +198,8 @@ def test_poison_messages_go_to_the_dlq_and_never_block_the_partition(
     assert len(dead) == len(POISON)
     by_value = {msg.value(): dict(msg.headers()) for msg in dead}
     for offset, (poison, rule) in zip(range(1, 3 * len(POISON), 3), POISON, strict=True):
-        headers = by_value[poison]  # raw bytes, unchanged
+        kept = poison[:4096] if len(poison) > 16384 else poison  # over 16 KiB: its start
+        headers = by_value[kept]  # raw bytes, unchanged
         assert headers["valueverse.rule"].decode().startswith(rule), headers
         assert headers["valueverse.detail"]
         assert headers["valueverse.topic"].decode() == topic
@@ -202,6 +207,112 @@ def test_poison_messages_go_to_the_dlq_and_never_block_the_partition(
         assert headers["valueverse.offset"].decode() == str(offset)
         assert headers["valueverse.origin"].decode() == f"kafka:{topic}/0/{offset}"
     assert pg_count(pg_url, "SELECT count(*) FROM raw.rejected_events") == len(POISON)
+
+
+def test_huge_message_keeps_a_bounded_prefix_in_the_dlq_and_the_warehouse(
+    pg_url: str, kafka_env: dict[str, str]
+):
+    """A 2 MB message was dead-lettered whole: over the dead-letter producer's 1 MB limit, so
+    that produce failed and was retried forever, and its partition stood still. Now what is
+    kept of it is its first 4 KiB, with its size, in the topic and in raw.rejected_events, and
+    the events around it land."""
+    bootstrap, topic = kafka_env["KAFKA_BOOTSTRAP_SERVERS"], kafka_env["VALUEVERSE_TOPIC"]
+    huge = b'{"event_id": "evt_huge", "customer_id": "c", "pad": "' + b"x" * 2_000_000 + b'"}'
+    producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": 4_000_000})
+    for value in (_good(1), huge, _good(2)):
+        producer.produce(topic, value=value, partition=0)
+    assert producer.flush(30) == 0
+    run = vv(pg_url, kafka_env, "ingest", "run", "--until-idle", "--metrics-port", "0", timeout=90)
+    assert ok(run).last_json == {"accepted": 2, "duplicates": 0, "conflicts": 0, "rejected": 1}
+    (dead,) = read_topic(bootstrap, kafka_env["VALUEVERSE_DLQ_TOPIC"], expect=1)
+    detail = (
+        f"message is {len(huge)} bytes, the limit is 16 KiB; only its first 4096 bytes are kept"
+    )
+    assert dead.value() == huge[:4096]
+    headers = dict(dead.headers())
+    assert headers["valueverse.rule"] == b"message.too_large"
+    assert headers["valueverse.detail"] == detail.encode()
+    assert headers["valueverse.original_bytes"] == str(len(huge)).encode()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT origin, raw_payload, detail FROM raw.rejected_events"
+        ).fetchall()
+    assert [(r[0], bytes(r[1]), r[2]) for r in rows] == [
+        (f"kafka:{topic}/0/1", huge[:4096], detail)
+    ]
+
+
+PASSWORD = "pw-Zq8-never-shown"
+SASL = {
+    "VALUEVERSE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+    "VALUEVERSE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+    "VALUEVERSE_KAFKA_SASL_USERNAME": "ingest",
+    "VALUEVERSE_KAFKA_SASL_PASSWORD": PASSWORD,
+}
+
+
+def test_sasl_against_a_plaintext_broker_fails_within_the_timeout_naming_why(
+    duckdb_url: str, tmp_path: Path, kafka_env: dict[str, str]
+):
+    """Tansu speaks PLAINTEXT only. The security variables used to be ignored (both commands
+    ran in plaintext and succeeded); now they reach the clients, so each command fails within
+    the 10 s connect timeout with one line saying the broker refused the SASL handshake, and
+    the password shows nowhere (librdkafka's own log lines included)."""
+    bootstrap = kafka_env["KAFKA_BOOTSTRAP_SERVERS"]
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(_good(1) + b"\n")
+    env = {**kafka_env, **SASL}
+    for args in (["events", "produce", str(events)],
+                 ["ingest", "run", "--until-idle", "--metrics-port", "0"]):  # fmt: skip
+        started = time.monotonic()
+        result = vv(duckdb_url, env, *args, timeout=60)
+        took = time.monotonic() - started
+        assert result.returncode == 1, (args, result.stderr[-2000:])
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith(
+            f"valueverse: Kafka {bootstrap}: no connection within 10 s"
+            " (security: SASL_PLAINTEXT, SCRAM-SHA-512 as ingest): "
+        ), last
+        assert "SASL SCRAM-SHA-512 mechanism handshake failed" in last
+        assert "VALUEVERSE_KAFKA_SECURITY_PROTOCOL" in last
+        assert PASSWORD not in result.stdout + result.stderr
+        assert took < 30, took
+
+
+def test_every_client_takes_the_security_settings(
+    broker: LocalBroker, kafka_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+):
+    """A producer, a consumer, an admin client and the dead-letter producer built from SASL
+    settings all fail the SASL handshake against the plaintext broker, where the same clients
+    without them work; their errors never show the password."""
+    for name, value in kafka_env.items():
+        monkeypatch.setenv(name, value)
+    plaintext = KafkaSettings.from_env()
+    ensure_topics(plaintext, [plaintext.dlq_topic])
+    reject = RejectRow(f"kafka:{plaintext.topic}/0/7", b"{not json", "message.not_json", "d")
+    DeadLetters(plaintext).send([reject], timeout=10)  # the control: plaintext works
+
+    for name, value in SASL.items():
+        monkeypatch.setenv(name, value)
+    settings = KafkaSettings.from_env()
+    made = {"producer": kafka_clients.producer, "admin": kafka_clients.admin,
+            "consumer": kafka_clients.consumer}  # fmt: skip
+    for kind, make in made.items():
+        errors: list[KafkaError] = []
+        client = make(settings, {"error_cb": errors.append, "group.id": "g-sasl"}
+                      if kind == "consumer" else {"error_cb": errors.append})  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not errors and time.monotonic() < deadline:
+            client.poll(0.2)
+        assert errors, f"the {kind} never tried SASL"
+        assert errors[0].code() == KafkaError._AUTHENTICATION, (kind, errors[0])
+        assert "SASL SCRAM-SHA-512 mechanism handshake failed" in errors[0].str()
+        assert PASSWORD not in " ".join(e.str() for e in errors)
+        if kind == "consumer":
+            client.close()
+    with pytest.raises(DeadLetterError) as refused:
+        DeadLetters(settings).send([reject], timeout=3)
+    assert PASSWORD not in str(refused.value)
 
 
 def test_metrics_endpoint_and_sigterm(pg_url: str, tmp_path: Path, kafka_env: dict[str, str]):

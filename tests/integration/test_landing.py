@@ -19,7 +19,10 @@ Where the code and the spec disagree, the test asserts the SPEC.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +36,7 @@ import yaml
 
 from ingestion.demo.generator import GenerationSummary, generate
 from ingestion.landing.files import INLINE_BELOW_BYTES, load_files
-from tests.conftest import CliResult, query, run_cli, scenario_dirs, scratch_pg
+from tests.conftest import CLI, CliResult, query, run_cli, scenario_dirs, scratch_pg
 
 SCENARIOS = scenario_dirs()
 SCENARIO_07 = next(p for p in SCENARIOS if p.name.startswith("07_"))
@@ -667,6 +670,128 @@ def test_blank_lines_skipped_and_crlf_handled(warehouse_url: str, tmp_path: Path
     empty.write_bytes(b"")
     assert load(warehouse_url, str(empty), str(tail), str(blank)) == counts(accepted=2)
     assert events_by_id(warehouse_url)["b6"][4] == origin(tail, 2)
+
+
+# --------------------------------------------------------------------------- lines over the limit
+
+GIANT_LINE_BYTES = 64 * 1024 * 1024
+KEPT = 4096  # what a reject keeps of a message over 16 KiB
+
+
+def load_measured(url: str, *args: str) -> tuple[dict[str, int], int]:
+    """`valueverse events load ARGS` and the peak resident memory (bytes) of the command and
+    its worker processes, from a Python parent that reports RUSAGE_CHILDREN (ru_maxrss is the
+    largest single descendant it waited for, in KiB on Linux)."""
+    script = (
+        "import resource, subprocess, sys\n"
+        "code = subprocess.run(sys.argv[1:]).returncode\n"
+        "print('peak_rss_kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,"
+        " file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    env = {**os.environ, "VALUEVERSE_WAREHOUSE": url}
+    proc = subprocess.run([sys.executable, "-c", script, CLI, "events", "load", *args],
+                          env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    result = CliResult(proc.returncode, proc.stdout, proc.stderr)
+    peak = [line for line in result.stderr.splitlines() if line.startswith("peak_rss_kib ")]
+    return counts_line(result), int(peak[-1].split()[1]) * 1024
+
+
+def test_giant_line_is_skipped_in_blocks_and_kept_bounded(
+    warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A 64 MiB line used to be read whole (~800 MB resident) and stored whole in
+    raw.rejected_events. Now it is skipped in fixed-size blocks: a load costs about what the
+    same file without it costs (measured: a few MiB more), and its reject keeps its first
+    4 KiB, naming its size. The lines around it land with their own
+    line numbers; batches of 2 lines put it at the start of a chunk, and it spans many of the
+    reads that find line ends. Loaded again, nothing is stored twice."""
+    normal = [ev(f"g{i}").encode() for i in range(1, 6)]
+    head = ev_raw("giant", '"pad": "').encode()
+    giant_size = GIANT_LINE_BYTES
+    path = tmp_path / "giant.jsonl"
+    pad = b"x" * (1024 * 1024)
+    with path.open("wb") as out:
+        out.write(normal[0] + b"\n" + normal[1] + b"\n" + head)
+        written = len(head)
+        while written < giant_size - 2:
+            piece = pad[: giant_size - 2 - written]
+            out.write(piece)
+            written += len(piece)
+        out.write(b'"}\n' + b"\n".join(normal[2:]) + b"\n")
+    baseline = write_lines(tmp_path / "baseline.jsonl", [line.decode() for line in normal])
+    peaks = {}
+    for name, file, workers in [("baseline", baseline, "1"), ("inline", path, "1")]:
+        (tmp_path / name).mkdir()
+        with second_warehouse(warehouse_url, tmp_path / name) as url:
+            monkeypatch.setenv("VALUEVERSE_LOAD_WORKERS", workers)
+            got, peaks[name] = load_measured(url, str(file), "--batch-size", "2")
+            assert got == counts(accepted=5, rejected=int(file == path))
+    monkeypatch.setenv("VALUEVERSE_LOAD_WORKERS", "2")  # 64 MiB: the worker-process path
+    got, peaks["workers"] = load_measured(warehouse_url, str(path), "--batch-size", "2")
+    assert got == counts(accepted=5, rejected=1)
+    print("peak RSS in MiB:", {name: round(peak / 2**20) for name, peak in peaks.items()})
+    assert peaks["inline"] - peaks["baseline"] < giant_size // 4, peaks
+    assert peaks["workers"] - peaks["baseline"] < giant_size // 4, peaks
+    assert load(warehouse_url, str(path)) == counts(duplicates=5, rejected=1)
+
+    landed = events_by_id(warehouse_url)
+    assert {k: v[4] for k, v in landed.items()} == {
+        "g1": origin(path, 1), "g2": origin(path, 2), "g3": origin(path, 4),
+        "g4": origin(path, 5), "g5": origin(path, 6),
+    }  # fmt: skip
+    (reject,) = query(
+        warehouse_url, "SELECT origin, raw_payload, rule, detail FROM raw.rejected_events"
+    )
+    assert reject[0] == origin(path, 3)
+    assert bytes(reject[1]) == (head + pad)[:KEPT]
+    assert reject[2] == "message.too_large"
+    assert reject[3] == (
+        f"message is {giant_size} bytes, the limit is 16 KiB; only its first {KEPT} bytes are kept"
+    )
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_long_lines_blank_crlf_and_last_line_worker_and_inline_paths(
+    warehouse_url: str, tmp_path: Path, workers: str, monkeypatch: pytest.MonkeyPatch
+):
+    """Lines over 16 KiB are never read whole, and what is decided about them is what is
+    decided about any line: a blank one (whitespace only) is skipped, one that is short once
+    its trailing \\r are stripped lands, and the others are rejected keeping their first
+    4 KiB, also a last line without a newline. A 5 MiB line makes the file big enough for the
+    worker processes (workers=2); batches of 2 lines put the long ones at both ends of a
+    chunk."""
+    prefix_is_an_event = ev("k2") + " " * 20_000  # its first 4 KiB alone would be valid
+    junk = "{" + "x" * (5 * 1024 * 1024)
+    last = "y" * 20_000
+    lines = [
+        ev("k1"),  # 1
+        prefix_is_an_event,  # 2: rejected
+        " " * 30_000,  # 3: blank
+        ev("k3") + "\r" * 20_000,  # 4: lands, like any line with \r before its newline
+        junk,  # 5: rejected
+        ev("k4") + "\r",  # 6
+    ]
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(("\n".join(lines) + "\n" + last).encode())  # 7: no newline, rejected
+    monkeypatch.setenv("VALUEVERSE_LOAD_WORKERS", workers)
+    assert path.stat().st_size >= INLINE_BELOW_BYTES
+
+    assert load(warehouse_url, str(path), "--batch-size", "2") == counts(accepted=3, rejected=3)
+    landed = events_by_id(warehouse_url)
+    assert {k: v[4] for k, v in landed.items()} == {
+        "k1": origin(path, 1), "k3": origin(path, 4), "k4": origin(path, 6),
+    }  # fmt: skip
+    rejects = query(
+        warehouse_url,
+        "SELECT origin, raw_payload, rule, detail FROM raw.rejected_events ORDER BY origin",
+    )
+    expected = [(2, prefix_is_an_event), (5, junk), (7, last)]
+    assert [(r[0], bytes(r[1]), r[2]) for r in rejects] == [
+        (origin(path, n), line.encode()[:KEPT], "message.too_large") for n, line in expected
+    ]
+    for row, (_n, line) in zip(rejects, expected, strict=True):
+        assert row[3].startswith(f"message is {len(line.encode())} bytes, the limit is 16 KiB")
 
 
 # --------------------------------------------------------------------------- a larger file

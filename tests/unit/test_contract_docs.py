@@ -25,7 +25,7 @@ def blocks(path: Path) -> dict[str, str]:
 def reject_rules() -> set[str]:
     """Every rule code ingestion/landing/validation.py can report."""
     source = (ROOT / "ingestion" / "landing" / "validation.py").read_text(encoding="utf-8")
-    literal = set(re.findall(r'_Invalid\(\s*"([a-z0-9_]+\.[a-z0-9_]+)"', source))
+    literal = set(re.findall(r'(?:_Invalid|Reject)\(\s*"([a-z0-9_]+\.[a-z0-9_]+)"', source))
     templated = set(re.findall(r'_Invalid\(\s*f"\{field\}\.([a-z0-9_]+)"', source))
     fields = set(re.findall(r'_required(?:_id)?\(doc, "([a-z_]+)"\)', source))
     return literal | {f"{field}.{suffix}" for field in fields for suffix in templated}

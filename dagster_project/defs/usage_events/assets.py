@@ -30,7 +30,8 @@ def landed_events(
     config = warehouse.config()
     run: dict[str, int] = {}
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        from ingestion.landing.consumer import KafkaSettings, run_service
+        from ingestion.landing.consumer import run_service
+        from ingestion.landing.kafka_clients import KafkaSettings
 
         settings = KafkaSettings.from_env()
         context.log.info(f"draining {settings.topic} at {settings.bootstrap} until idle")

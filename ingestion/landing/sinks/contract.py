@@ -49,10 +49,14 @@ EVENT_SCHEMA = pa.schema(
 
 @dataclass(frozen=True, slots=True)
 class RejectRow:
+    """A rejected message as it is kept (raw.rejected_events, the dead-letter topic)."""
+
     origin: str
-    payload: bytes
+    payload: bytes  # the message as received, or only its first bytes (see original_bytes)
     rule: str
     detail: str
+    # the message's size when `payload` is only its start (a message over the size limit)
+    original_bytes: int | None = None
 
     @property
     def payload_hash(self) -> str:
@@ -119,7 +123,8 @@ class PreparedBatch:
     has_repeats: bool
     months: set[tuple[int, int]]
     rejects: list[RejectRow]
-    payload: object  # PostgreSQL: PostgresPayload (binary COPY); DuckDB: a pyarrow Table
+    # PostgreSQL: PostgresPayload (binary COPY); DuckDB: a pyarrow Table; None when n_events is 0
+    payload: object
 
 
 class EventSink(ABC):

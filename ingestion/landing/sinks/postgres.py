@@ -173,12 +173,12 @@ class PostgresSink(EventSink):
     def write(self, batch: PreparedBatch) -> Counts:
         if not self.timescale:
             self._ensure_partitions(batch.months, batch.landing_time)
-        payload = batch.payload
-        assert isinstance(payload, PostgresPayload)
         counts = Counts(rejected=len(batch.rejects))
         claimed = np.empty(0, np.uint64)
         with self.conn.transaction():
-            if batch.n_events:
+            if batch.n_events:  # else payload may be None: a batch of rejects only
+                payload = batch.payload
+                assert isinstance(payload, PostgresPayload)
                 counts.accepted, left_out, claimed = self._claim(payload)
                 self._copy(f"raw.events ({_EVENT_COLUMNS})", payload.rows.stream(left_out))
                 if len(left_out):
