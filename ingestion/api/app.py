@@ -35,7 +35,13 @@ from ingestion.api.settings import ApiSettings
 from ingestion.landing.dlq import reject_headers
 from ingestion.landing.sinks.contract import RejectRow
 from ingestion.landing.validation import Reject, validate
-from ingestion.warehouse import WarehouseConfig, connect
+from ingestion.warehouse import (
+    ValueVerseError,
+    WarehouseConfig,
+    connect,
+    driver_errors,
+    is_undefined,
+)
 
 log = logging.getLogger("valueverse.api")
 PROBLEM = "application/problem+json"
@@ -330,20 +336,30 @@ def _sort_events(services: Services, key: ApiKey, items: list[body.Item],
             row = RejectRow(f"{origin}#{index}", item.raw, verdict.rule, verdict.detail)
             rejected.append({"index": index, "event_id": item.event_id, "rule": verdict.rule,
                              "reason": verdict.detail})  # fmt: skip
-            headers = [(name, value if isinstance(value, bytes) else str(value).encode())
-                       for name, value in reject_headers(row)]  # fmt: skip
-            messages.append(Message(services.dlq_topic, row.payload, None, headers + trace))
+            messages.append(
+                Message(services.dlq_topic, row.payload, None, [*reject_headers(row), *trace])
+            )
             continue
         accepted += 1
-        headers = [("valueverse.origin", origin.encode()), *trace]
+        headers: list[tuple[str, str | bytes | None]] = [("valueverse.origin", origin.encode()),
+                                                         *trace]  # fmt: skip
         messages.append(Message(services.topic, item.raw, verdict.customer_id.encode(), headers))
     return accepted, rejected, messages
 
 
 def _read(request: Request, query: Callable[[Any], Any]) -> Any:
+    """Run a read on the warehouse; what keeps it from answering is a 503 saying what."""
     services = _services(request)
-    with connect(services.warehouse, read_only=True, wait=5.0) as db:
-        return query(db)
+    try:
+        with connect(services.warehouse, read_only=True, wait=5.0) as db:
+            return query(db)
+    except (ValueVerseError, *driver_errors()) as exc:
+        if is_undefined(exc):
+            raise Problem(503, "Not built yet", "usage and invoices appear after the first "
+                          "build of the warehouse", {"Retry-After": "60"}) from None  # fmt: skip
+        log.warning("warehouse read failed: %s", type(exc).__name__)
+        raise Problem(503, "Warehouse unavailable", "the warehouse cannot be read right now",
+                      {"Retry-After": str(RETRY_SECONDS)}) from None  # fmt: skip
 
 
 def _apply_webhook(services: Services, payload: bytes, signature: str) -> bool:
@@ -358,16 +374,21 @@ def _apply_webhook(services: Services, payload: bytes, signature: str) -> bool:
 
 
 def default_services() -> Services:
-    """The services from the environment (VALUEVERSE_WAREHOUSE, Kafka, Redis, Stripe)."""
-    from ingestion.landing.kafka_clients import KafkaSettings, client_config
-    from ingestion.warehouse import resolve
+    """The services from the environment (VALUEVERSE_WAREHOUSE, Kafka, Redis, Stripe). A broker
+    that cannot be reached at start-up is logged, not fatal: /readyz says so until it can."""
+    from ingestion.landing.kafka_clients import KafkaSettings, ensure_topics
+    from ingestion.warehouse import ValueVerseError, resolve
 
     kafka = KafkaSettings.from_env()
+    try:
+        ensure_topics(kafka, [kafka.topic, kafka.dlq_topic])
+    except ValueVerseError as exc:
+        log.warning("topics not checked: %s", exc)
     settings = ApiSettings.from_env()
     warehouse = resolve()
     return Services(
         settings=settings, warehouse=warehouse, keys=KeyVerifier(warehouse),
-        limiter=RateLimiter(settings), producer=AckedProducer(client_config(kafka)),
+        limiter=RateLimiter(settings), producer=AckedProducer(kafka),
         topic=kafka.topic, dlq_topic=kafka.dlq_topic,
         webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
     )  # fmt: skip

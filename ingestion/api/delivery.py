@@ -14,9 +14,11 @@ import asyncio
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError
+
+from ingestion.landing import kafka_clients
+from ingestion.landing.kafka_clients import KafkaSettings
 
 
 class NotAcknowledged(Exception):
@@ -28,7 +30,7 @@ class Message:
     topic: str
     value: bytes
     key: bytes | None
-    headers: list[tuple[str, bytes]]
+    headers: list[tuple[str, str | bytes | None]]
 
 
 class AckedProducer:
@@ -37,16 +39,16 @@ class AckedProducer:
     # a message not delivered within this long is dropped by librdkafka (and reported)
     MESSAGE_TIMEOUT_MS = 30_000
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.producer = Producer(
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.producer = kafka_clients.producer(
+            settings,
             {
-                **config,
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 2,
                 "queue.buffering.max.messages": self.QUEUE_MESSAGES,
                 "message.timeout.ms": self.MESSAGE_TIMEOUT_MS,
-            }
+            },
         )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="kafka-delivery", daemon=True)

@@ -53,7 +53,7 @@ def configure_tracing() -> bool:
     return True
 
 
-def trace_headers() -> list[tuple[str, bytes]]:
+def trace_headers() -> list[tuple[str, str | bytes | None]]:
     """The current trace context as Kafka headers (empty when no span is recording)."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)

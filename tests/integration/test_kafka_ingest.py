@@ -15,44 +15,26 @@ import signal
 import subprocess
 import time
 import urllib.request
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 import yaml
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import KafkaError, Producer
 
-from ingestion.demo.broker import LocalBroker, free_port, start_broker
+from ingestion.demo.broker import LocalBroker, free_port
 from ingestion.landing import kafka_clients
 from ingestion.landing.dlq import DeadLetterError, DeadLetters
 from ingestion.landing.kafka_clients import KafkaSettings, ensure_topics
 from ingestion.landing.sinks.contract import RejectRow
 from tests.conftest import CLI, CliResult, scenario_dirs
+from tests.integration.kafka_support import (
+    broker_fixture,  # noqa: F401 (fixture)
+    kafka_env_fixture,  # noqa: F401 (fixture)
+    read_topic,
+)
 
 # --------------------------------------------------------------------------- fixtures/helpers
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
-    with start_broker(log_path=tmp_path_factory.mktemp("tansu") / "tansu.log") as running:
-        yield running
-
-
-@pytest.fixture
-def kafka_env(broker: LocalBroker) -> dict[str, str]:
-    """Environment naming this test's own topics and group on the shared broker."""
-    tag = uuid.uuid4().hex[:8]
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-        "VALUEVERSE_TOPIC": f"usage-{tag}",
-        "VALUEVERSE_DLQ_TOPIC": f"usage-{tag}-dlq",
-        "VALUEVERSE_GROUP": f"ingest-{tag}",
-        "VALUEVERSE_TOPIC_PARTITIONS": "3",
-        "VALUEVERSE_KAFKA_SESSION_TIMEOUT_MS": "2000",
-        "VALUEVERSE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-    }
 
 
 def vv(url: str, kenv: dict[str, str], *args: str, timeout: int = 300) -> CliResult:
@@ -97,25 +79,6 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> Non
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def read_topic(bootstrap: str, topic: str, expect: int, timeout: float = 30) -> list:
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "reader-" + uuid.uuid4().hex[:6],
-         "auto.offset.reset": "earliest", "enable.auto.commit": False,
-         "session.timeout.ms": 2000, "heartbeat.interval.ms": 500}
-    )  # fmt: skip
-    consumer.subscribe([topic])
-    got: list = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(got) < expect and time.monotonic() < deadline:
-            for msg in consumer.consume(1000, 0.5):
-                if msg.error() is None:
-                    got.append(msg)
-    finally:
-        consumer.close()
-    return got
 
 
 def json_lines(text: str) -> list[dict]:
