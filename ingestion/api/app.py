@@ -350,10 +350,11 @@ def _sort_events(services: Services, key: ApiKey, items: list[body.Item],
 def _read(request: Request, query: Callable[[Any], Any]) -> Any:
     """Run a read on the warehouse; what keeps it from answering is a 503 saying what."""
     services = _services(request)
+    failures: tuple[type[Exception], ...] = (ValueVerseError, *driver_errors())
     try:
         with connect(services.warehouse, read_only=True, wait=5.0) as db:
             return query(db)
-    except (ValueVerseError, *driver_errors()) as exc:
+    except failures as exc:
         if is_undefined(exc):
             raise Problem(503, "Not built yet", "usage and invoices appear after the first "
                           "build of the warehouse", {"Retry-After": "60"}) from None  # fmt: skip
