@@ -3,14 +3,15 @@
 Why two lists: the consumer retries a batch until it lands, because its offsets are
 committed only afterwards. That is right for a warehouse or broker that is down, busy or
 restarting (it comes back), and wrong for an error that no retry can fix: the database
-refusing this data (a conversion, a constraint, a trigger) or this role (a revoked
-privilege). Retried, such a batch would hold its partition forever, and a restart would
-replay it into the same error. Those batches are dead-lettered instead (consumer.py), where
-a person sees them and can produce them again once the cause is fixed.
+refusing this data (a conversion, a constraint, a trigger). Retried, such a batch would hold
+its partition forever, and a restart would replay it into the same error. Those batches are
+dead-lettered instead (consumer.py), where a person sees them and can produce them again once
+the cause is fixed.
 
-What is in neither list (a bug in our own code, say) still stops the service: replaying after
-a fix loses nothing, while dead-lettering every batch because of a bug would empty the stream
-into the dead-letter topic.
+What is in neither list stops the service, with the reason: a bug in our own code, and a
+warehouse this service cannot write at all (a missing table, a revoked privilege: the
+deployment, not the batch, is wrong). Replaying after a fix loses nothing, while
+dead-lettering every batch would empty the whole stream into the dead-letter topic.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     duckdb.IOException,
 )
 
-# The database refused the statement for what it holds or who runs it (the DB-API classes of
-# both drivers: conversions, constraints and triggers, missing objects and privileges).
+# The database refused the statement for what it holds (the DB-API classes of both drivers:
+# conversions, constraints and triggers), except _DEPLOYMENT below.
 _REFUSALS: tuple[type[BaseException], ...] = (
     psycopg.DataError,
     psycopg.IntegrityError,
@@ -47,6 +48,17 @@ _REFUSALS: tuple[type[BaseException], ...] = (
     duckdb.PermissionException,
 )
 
+# Every batch would fail the same way: the service stops and says why (module docstring).
+_DEPLOYMENT: tuple[type[BaseException], ...] = (
+    psycopg.errors.InsufficientPrivilege,
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.UndefinedColumn,
+    psycopg.errors.UndefinedFunction,
+    psycopg.errors.InvalidSchemaName,
+    duckdb.PermissionException,
+    duckdb.CatalogException,
+)
+
 _MAX_MESSAGE_CHARS = 300
 
 
@@ -54,7 +66,7 @@ def is_permanent(exc: BaseException) -> bool:
     """Whether no retry of the same batch can fix `exc`. From PostgreSQL only what the server
     answered counts (it has a SQLSTATE): psycopg raises the same classes for a misuse of the
     driver, which is a bug in our code."""
-    if not isinstance(exc, _REFUSALS):
+    if not isinstance(exc, _REFUSALS) or isinstance(exc, _DEPLOYMENT):
         return False
     return not isinstance(exc, psycopg.Error) or exc.sqlstate is not None
 

@@ -35,8 +35,6 @@ REFUSALS = {
     "data exception": server_error("22000"),
     "invalid text": server_error("22P02"),
     "check violation": server_error("23514"),
-    "revoked privilege": server_error("42501"),
-    "missing table": server_error("42P01"),
     "duckdb conversion": duckdb_error("SELECT 'x'::INTEGER"),
     "duckdb constraint": duckdb_error(
         "CREATE TABLE t (n INTEGER CHECK (n > 0))", "INSERT INTO t VALUES (0)"
@@ -65,6 +63,20 @@ def test_refusals_are_permanent_and_not_retried(exc: BaseException) -> None:
 def test_passing_failures_are_retried(exc: BaseException) -> None:
     assert isinstance(exc, failures.TRANSIENT)
     assert not failures.is_permanent(exc)
+
+
+DEPLOYMENT = {
+    "revoked privilege": server_error("42501"),
+    "missing table": server_error("42P01"),
+    "duckdb missing table": duckdb_error("INSERT INTO missing VALUES (1)"),
+}
+
+
+@pytest.mark.parametrize("exc", DEPLOYMENT.values(), ids=DEPLOYMENT.keys())
+def test_a_warehouse_the_service_cannot_write_stops_it(exc: BaseException) -> None:
+    """Every batch would fail alike: dead-lettering them would drain the whole stream."""
+    assert not failures.is_permanent(exc)
+    assert not isinstance(exc, failures.TRANSIENT)
 
 
 def test_a_driver_misuse_is_neither_it_stops_the_service() -> None:
