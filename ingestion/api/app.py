@@ -358,7 +358,7 @@ def _read(request: Request, query: Callable[[Any], Any]) -> Any:
         if is_undefined(exc):
             raise Problem(503, "Not built yet", "usage and invoices appear after the first "
                           "build of the warehouse", {"Retry-After": "60"}) from None  # fmt: skip
-        log.warning("warehouse read failed: %s", type(exc).__name__)
+        log.warning("warehouse read failed", extra={"error": f"{type(exc).__name__}: {exc}"})
         raise Problem(503, "Warehouse unavailable", "the warehouse cannot be read right now",
                       {"Retry-After": str(RETRY_SECONDS)}) from None  # fmt: skip
 

@@ -26,9 +26,9 @@ WHERE f.customer_id = %s
 ORDER BY f.period_start DESC, f.invoice_number
 """
 _DRAFTS = """
-SELECT i.invoice_id, i.period_start, i.period_end, i.total, i.currency, i.invoice_status
+SELECT i.invoice_id, i.period_start, i.period_end, i.total, i.currency, i.status
 FROM marts.invoices AS i
-WHERE i.customer_id = %s
+WHERE i.customer_id = %s AND i.invoice_number IS NULL
   AND NOT EXISTS (SELECT 1 FROM billing.finalized_invoices AS f WHERE f.invoice_id = i.invoice_id)
 ORDER BY i.period_start DESC
 """
@@ -44,7 +44,7 @@ FROM billing.finalized_invoice_lines WHERE invoice_id = %s ORDER BY line_order
 _LINE_EVENTS = """
 SELECT line_id, event_id, event_ts, value_number, value_text
 FROM marts.invoice_line_events
-WHERE line_id IN (SELECT unnest(%s))
+WHERE line_id IN (SELECT unnest(CAST(%s AS VARCHAR[])))
 ORDER BY line_id, event_ts, event_id
 LIMIT %s OFFSET %s
 """

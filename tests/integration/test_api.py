@@ -267,3 +267,68 @@ def _ingest(url: str, kafka_env: dict[str, str]) -> dict:
                             env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def billed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL warehouse with scenario 01 built and its ended periods finalized."""
+    from tests.conftest import scratch_pg
+
+    scenario = next(p for p in scenario_dirs() if p.name.startswith("01_"))
+    with scratch_pg() as url:
+        for args in (("catalog", "load", str(scenario / "catalog.yml")),
+                     ("events", "load", str(scenario / "events.jsonl")),
+                     ("build", "--as-of", "2026-11-05"),
+                     ("invoices", "finalize", "--as-of", "2026-11-05")):  # fmt: skip
+            result = run_cli(url, *args)
+            assert result.returncode == 0, (args, result.stderr[-2000:])
+        yield url
+
+
+def test_usage_and_invoices_read_from_the_marts(
+    billed: str, kafka_env: dict[str, str], tmp_path: Path
+) -> None:
+    _key_id, own = make_key(
+        billed, "--scopes", "usage:read,invoices:read", "--customer", "cus_acme"
+    )
+    _other_id, other = make_key(
+        billed, "--scopes", "usage:read,invoices:read", "--customer", "cus_x"
+    )
+    with api_server(billed, kafka_env, tmp_path / "api.log") as base:
+        usage = call(base, "GET", "/v1/customers/cus_acme/usage", own)
+        invoices = call(base, "GET", "/v1/customers/cus_acme/invoices", own)
+        first = call(base, "GET", "/v1/invoices/VV-000001?page_size=1", own)
+        second_page = call(base, "GET", "/v1/invoices/VV-000001?page_size=1&page=2", own)
+        foreign = [call(base, "GET", path, other) for path in (
+            "/v1/customers/cus_acme/usage", "/v1/customers/cus_acme/invoices",
+            "/v1/invoices/VV-000001")]  # fmt: skip
+        unknown = call(base, "GET", "/v1/invoices/VV-999999", own)
+
+    assert usage.status == 200 and usage.body["built_at"]
+    periods = {p["period_start"]: p for p in usage.body["periods"]}
+    assert sorted(periods) == ["2026-09-01", "2026-10-01", "2026-11-01"]
+    september = periods["2026-09-01"]["charges"][0]
+    # the scenario's September: 10000 + 2345 api calls at 0.002 (exact decimals, as strings)
+    assert (september["quantity"], september["amount"]) == ("12345.000000000", "24.6900")
+    assert periods["2026-11-01"]["status"] == "open"
+
+    assert invoices.status == 200
+    issued = [
+        (i["invoice_number"], i["period_start"], i["status"]) for i in invoices.body["invoices"]
+    ]
+    assert issued[:2] == [
+        ("VV-000002", "2026-10-01", "issued"),
+        ("VV-000001", "2026-09-01", "issued"),
+    ]
+    assert len(issued) == 2  # November is still open: no invoice, draft or issued, yet
+
+    assert first.status == 200 and first.body["total"] == "73.6900"  # 49.00 fee + 24.69 usage
+    usage_line = next(line for line in first.body["lines"] if line["charge_index"] is not None)
+    assert [e["event_id"] for e in usage_line["events"]] == ["evt_00001"]
+    assert first.body["events_page"]["next_page"] == 2
+    second_line = next(line for line in second_page.body["lines"] if line["events"])
+    assert [e["event_id"] for e in second_line["events"]] == ["evt_00002"]
+    assert second_page.body["events_page"]["next_page"] is None
+
+    assert [r.status for r in foreign] == [403, 403, 404]  # never another customer's data
+    assert unknown.status == 404 and unknown.problem
