@@ -289,11 +289,16 @@ def _install_routes(app: FastAPI) -> None:
 
         payload = await _read_body(request, 256 * 1024)
         signature = request.headers.get("stripe-signature", "")
+        failures: tuple[type[Exception], ...] = (ValueVerseError, *driver_errors())
         try:
             applied = await run_in_threadpool(_apply_webhook, _services(request), payload,
                                               signature)  # fmt: skip
         except WebhookRejected as exc:
             raise Problem(400, "Webhook rejected", str(exc)) from None
+        except failures as exc:  # Stripe delivers again later: nothing is lost
+            log.warning("webhook not recorded", extra={"error": f"{type(exc).__name__}: {exc}"})
+            raise Problem(503, "Warehouse unavailable", "the event could not be recorded now",
+                          {"Retry-After": str(RETRY_SECONDS)}) from None  # fmt: skip
         return {"received": True, "applied": applied}
 
     @app.get("/healthz", summary="Alive")
@@ -364,12 +369,14 @@ def _read(request: Request, query: Callable[[Any], Any]) -> Any:
 
 
 def _apply_webhook(services: Services, payload: bytes, signature: str) -> bool:
+    from ingestion.billing.payments_store import ensure_payments_store
     from ingestion.payments.settings import PaymentSettings
     from ingestion.payments.store import PaymentsDb
     from ingestion.payments.webhooks import apply_event, verify_event
 
     event = verify_event(payload, signature, services.webhook_secret)
     now = datetime.now(UTC).replace(tzinfo=None)
+    ensure_payments_store(services.warehouse)  # a no-op once it exists (it does, in production)
     with PaymentsDb(services.warehouse) as db:
         return apply_event(db, event, now, PaymentSettings.from_env())
 

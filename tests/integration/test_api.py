@@ -332,3 +332,80 @@ def test_usage_and_invoices_read_from_the_marts(
 
     assert [r.status for r in foreign] == [403, 403, 404]  # never another customer's data
     assert unknown.status == 404 and unknown.problem
+
+
+def _signed(payload: bytes, secret: str) -> str:
+    """A Stripe-Signature header for `payload` (t=<time>,v1=<HMAC-SHA256 of t.payload>)."""
+    import hashlib
+    import hmac
+
+    stamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + payload, hashlib.sha256)
+    return f"t={stamp},v1={digest.hexdigest()}"
+
+
+def test_stripe_webhooks_metrics_and_traces(
+    pg_url: str, kafka_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Webhooks are verified before anything is recorded; /metrics counts what happened; with
+    an OTLP collector configured, spans reach it and each event carries its trace in Kafka."""
+    import http.server
+    import threading
+
+    received: list[bytes] = []
+
+    class Collector(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    collector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    secret = "whsec_test_" + uuid.uuid4().hex
+    env = {**kafka_env, "STRIPE_WEBHOOK_SECRET": secret, "OTEL_BSP_SCHEDULE_DELAY": "100",
+           "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_port}"}  # fmt: skip
+    try:
+        with api_server(pg_url, env, tmp_path / "api.log") as base:
+            _key_id, token = make_key(pg_url, "--scopes", "events:write")
+            hook = {
+                "id": "evt_hook_1",
+                "object": "event",
+                "type": "customer.created",
+                "created": int(time.time()),
+                "data": {"object": {"object": "customer"}},
+            }
+            payload = json.dumps(hook).encode()
+            forged, signed = (
+                call(base, "POST", "/v1/stripe/webhook", None, payload,
+                     headers={"Stripe-Signature": _signed(payload, key)})
+                for key in ("whsec_wrong", secret)
+            )  # fmt: skip
+            posted = call(base, "POST", "/v1/events", token, json.dumps(event(1)).encode())
+            metrics = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+            deadline = time.monotonic() + 10
+            while not received and time.monotonic() < deadline:
+                time.sleep(0.1)
+    finally:
+        collector.shutdown()
+
+    assert forged.status == 400 and forged.problem and "signature" in forged.body["detail"]
+    assert signed.status == 200 and signed.body == {"received": True, "applied": False}
+    assert query(pg_url, "SELECT event_id, outcome FROM billing.webhook_events") == [
+        ("evt_hook_1", "not_a_payment")]  # fmt: skip
+
+    assert posted.status == 202
+    assert (
+        'valueverse_api_requests_total{method="POST",route="/v1/events",status="202"} 1.0'
+        in metrics
+    )
+    assert 'valueverse_api_events_total{outcome="accepted",rule=""} 1.0' in metrics
+    assert "valueverse_api_produce_seconds_count 1.0" in metrics
+
+    [message] = read_topic(kafka_env["KAFKA_BOOTSTRAP_SERVERS"], kafka_env["VALUEVERSE_TOPIC"], 1)
+    traceparent = dict(message.headers())["traceparent"].decode()
+    trace_id = bytes.fromhex(traceparent.split("-")[1])
+    assert received and any(trace_id in body for body in received)  # the request's span
