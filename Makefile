@@ -23,7 +23,8 @@ help:
 	@echo "make bench  - landing, Kafka and build benchmarks (1M events; 10M build), dashboard page times"
 	@echo "make docs   - dbt docs generate (models, tests, lineage) for the configured warehouse"
 	@echo "make up     - Dagster webserver + daemon and the Streamlit dashboards behind one login (Caddy):"
-	@echo "              UI on 127.0.0.1:DAGSTER_PORT (3000), dashboards on 127.0.0.1:DASHBOARD_PORT (8501)"
+	@echo "              UI on 127.0.0.1:DAGSTER_PORT (3000), dashboards on 127.0.0.1:DASHBOARD_PORT (8501);"
+	@echo "              with KAFKA_BOOTSTRAP_SERVERS, the usage API on 127.0.0.1:API_PORT (8080)"
 	@echo "make clean  - remove the virtualenv, generated data and dbt output"
 
 $(UV):
@@ -108,7 +109,8 @@ docs: install
 # Dagster's UI and the dashboards behind one login (Caddy, deploy/Caddyfile): the proxy listens
 # on VALUEVERSE_UI_BIND (default 127.0.0.1) at DAGSTER_PORT and DASHBOARD_PORT, the services on
 # loopback ports only it uses. The password's bcrypt hash is made here from the environment
-# (through stdin, never a command line).
+# (through stdin, never a command line). With KAFKA_BOOTSTRAP_SERVERS set, the usage API too,
+# on 127.0.0.1:API_PORT (8080): it authenticates every request with its own API keys.
 UI_UPSTREAM_DAGSTER := 127.0.0.1:3001
 UI_UPSTREAM_DASHBOARD := 127.0.0.1:8502
 up: install caddy
@@ -122,7 +124,11 @@ up: install caddy
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} DAGSTER_HOST=127.0.0.1 \
 	  DAGSTER_PORT=$(lastword $(subst :, ,$(UI_UPSTREAM_DAGSTER))) \
 	  $(BIN)/python -m dagster_project.serve & dag=$$!; \
-	trap 'kill $$dash $$dag 2>/dev/null' EXIT INT TERM; \
+	if [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ]; then \
+	  VALUEVERSE_WAREHOUSE=$${VALUEVERSE_WAREHOUSE:-duckdb://$(CURDIR)/$(DATA)/valueverse.duckdb} \
+	    $(BIN)/valueverse api serve --host 127.0.0.1 --port $${API_PORT:-8080} & api=$$!; \
+	else echo "make up: usage API not started (it needs KAFKA_BOOTSTRAP_SERVERS)"; fi; \
+	trap 'kill $$dash $$dag $$api 2>/dev/null' EXIT INT TERM; \
 	VALUEVERSE_UI_PASSWORD_HASH=$$(printf '%s\n' "$$VALUEVERSE_UI_PASSWORD" | caddy hash-password) \
 	  DAGSTER_UPSTREAM=$(UI_UPSTREAM_DAGSTER) DASHBOARD_UPSTREAM=$(UI_UPSTREAM_DASHBOARD) \
 	  caddy run --config deploy/Caddyfile --adapter caddyfile

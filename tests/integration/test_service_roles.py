@@ -137,6 +137,16 @@ def test_each_service_role_does_its_job_and_nothing_more(
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert refused.stderr.count("\n") == 1 and "permission denied" in refused.stderr
 
+    # the usage API reads keys, marts and issued invoices, records webhooks, and no more
+    with psycopg.connect(_as(url, f"{prefix}_api"), autocommit=True) as conn:
+        conn.execute("SELECT count(*) FROM api.keys")
+        assert conn.execute("SELECT count(*) FROM marts.invoice_lines").fetchone() == (4,)
+        assert conn.execute("SELECT count(*) FROM billing.finalized_invoices").fetchone() == (2,)
+        for statement in ("SELECT 1 FROM raw.events", "UPDATE api.keys SET revoked_at = now()",
+                          "DELETE FROM billing.webhook_events", "INSERT INTO raw.events"
+                          " SELECT * FROM raw.events"):  # fmt: skip
+            _refused(conn, statement)
+
     # the owner never logs in
     with pytest.raises(psycopg.OperationalError, match="not permitted to log in"):
         psycopg.connect(_as(url, f"{prefix}_owner")).close()

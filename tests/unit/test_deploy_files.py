@@ -48,6 +48,7 @@ def test_each_service_logs_in_as_its_own_role() -> None:
         ("dagster", "VALUEVERSE_WAREHOUSE"): "valueverse_billing",
         ("dagster", "DAGSTER_PG_URL"): "valueverse_dagster",
         ("dashboards", "VALUEVERSE_WAREHOUSE"): "valueverse_reader",
+        ("api", "VALUEVERSE_WAREHOUSE"): "valueverse_api",
     }
     for (service, variable), role in roles.items():
         url = SERVICES[service]["environment"][variable]
@@ -95,12 +96,14 @@ def test_kafka_requires_a_login_and_producers_may_only_write_the_usage_topic() -
     assert producer and all('--topic "$$TOPIC"' in g or "--cluster" in g for g in producer)
     assert all("--operation Read" not in g for g in producer)
     assert SERVICES["kafka-setup"]["network_mode"] == "service:kafka"
-    for service, user in (("ingest", "valueverse-ingest"), ("valueverse", "valueverse-producer")):
+    for service, user in (("ingest", "valueverse-ingest"), ("valueverse", "valueverse-producer"),
+                          ("api", "valueverse-api")):  # fmt: skip
         client = SERVICES[service]["environment"]
         assert client["VALUEVERSE_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
         assert client["VALUEVERSE_KAFKA_SASL_USERNAME"] == user
         assert client["VALUEVERSE_KAFKA_SASL_PASSWORD"].startswith("${VALUEVERSE_KAFKA_")
-    for name in ("VALUEVERSE_KAFKA_INGEST_PASSWORD", "VALUEVERSE_KAFKA_PRODUCER_PASSWORD"):
+    for name in ("VALUEVERSE_KAFKA_INGEST_PASSWORD", "VALUEVERSE_KAFKA_PRODUCER_PASSWORD",
+                 "VALUEVERSE_KAFKA_API_PASSWORD"):  # fmt: skip
         assert re.search(rf"^{name}=$", ENV_EXAMPLE, re.M), name
         assert f"${{{name}:?" in SERVICES["kafka-setup"]["environment"][name]
 
