@@ -31,7 +31,9 @@ from ingestion.api import body, reads, telemetry
 from ingestion.api.delivery import AckedProducer, Message, NotAcknowledged
 from ingestion.api.keys import ApiKey, KeyVerifier
 from ingestion.api.ratelimit import RateLimiter, Verdict
+from ingestion.api.rejects import record_rejects
 from ingestion.api.settings import ApiSettings
+from ingestion.landing.batch import reject_row
 from ingestion.landing.dlq import reject_headers
 from ingestion.landing.sinks.contract import RejectRow
 from ingestion.landing.validation import Reject, validate
@@ -232,7 +234,8 @@ def _install_routes(app: FastAPI) -> None:
                                   services.settings.max_events)  # fmt: skip
         _limit(request, key, "events", len(items))
         origin = f"api:{key.key_id}/{request.state.request_id}"
-        accepted, rejected, messages = _sort_events(services, key, items, origin)
+        landed_at = datetime.now(UTC).replace(tzinfo=None)
+        accepted, rejected, rows, messages = _sort_events(services, key, items, origin, landed_at)
         started = time.perf_counter()
         try:
             await services.producer.send(messages, services.settings.produce_timeout)
@@ -242,6 +245,8 @@ def _install_routes(app: FastAPI) -> None:
                           "(events are deduplicated by event_id)",
                           {"Retry-After": str(RETRY_SECONDS)}) from None  # fmt: skip
         telemetry.PRODUCE.observe(time.perf_counter() - started)
+        if rows:  # after the dead letters are safe: the quality report counts them from here
+            await run_in_threadpool(_record, services, f"api:{key.key_id}", rows, landed_at)
         telemetry.EVENTS.labels("accepted", "").inc(accepted)
         for entry in rejected:
             telemetry.EVENTS.labels("rejected", entry["rule"]).inc()
@@ -323,14 +328,14 @@ def _install_routes(app: FastAPI) -> None:
         return Response(generate_latest(telemetry.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-def _sort_events(services: Services, key: ApiKey, items: list[body.Item],
-                 origin: str) -> tuple[int, list[dict[str, Any]], list[Message]]:  # fmt: skip
+def _sort_events(
+    services: Services, key: ApiKey, items: list[body.Item], origin: str, now: datetime
+) -> tuple[int, list[dict[str, Any]], list[RejectRow], list[Message]]:
     """Validate each event by the landing rules and the key's customers: the messages to
     produce (valid ones to the usage topic, the others to the dead letters) and the rejects
-    to report."""
-    now = datetime.now(UTC).replace(tzinfo=None)
+    to report and record."""
     trace = telemetry.trace_headers()
-    accepted, rejected, messages = 0, [], []
+    accepted, rejected, rows, messages = 0, [], [], []
     for index, item in enumerate(items):
         verdict = validate(item.raw, now)
         if not isinstance(verdict, Reject) and not key.allows_customer(verdict.customer_id):
@@ -338,7 +343,8 @@ def _sort_events(services: Services, key: ApiKey, items: list[body.Item],
                              f"this API key may not send events for customer "
                              f"{verdict.customer_id}")  # fmt: skip
         if isinstance(verdict, Reject):
-            row = RejectRow(f"{origin}#{index}", item.raw, verdict.rule, verdict.detail)
+            row = reject_row(f"{origin}#{index}", item.raw, verdict)
+            rows.append(row)
             rejected.append({"index": index, "event_id": item.event_id, "rule": verdict.rule,
                              "reason": verdict.detail})  # fmt: skip
             messages.append(
@@ -349,7 +355,19 @@ def _sort_events(services: Services, key: ApiKey, items: list[body.Item],
         headers: list[tuple[str, str | bytes | None]] = [("valueverse.origin", origin.encode()),
                                                          *trace]  # fmt: skip
         messages.append(Message(services.topic, item.raw, verdict.customer_id.encode(), headers))
-    return accepted, rejected, messages
+    return accepted, rejected, rows, messages
+
+
+def _record(services: Services, source: str, rows: list[RejectRow], landed_at: datetime) -> None:
+    """Rejects into the warehouse; a failure is logged, never the request's: the dead-letter
+    topic acknowledged them already, so nothing is lost."""
+    failures: tuple[type[Exception], ...] = (ValueVerseError, *driver_errors())
+    try:
+        record_rejects(services.warehouse, source, rows, landed_at)
+    except failures as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("rejects kept in the dead-letter topic only",
+                    extra={"rejects": len(rows), "error": error})  # fmt: skip
 
 
 def _read(request: Request, query: Callable[[Any], Any]) -> Any:
@@ -385,7 +403,8 @@ def default_services() -> Services:
     """The services from the environment (VALUEVERSE_WAREHOUSE, Kafka, Redis, Stripe). A broker
     that cannot be reached at start-up is logged, not fatal: /readyz says so until it can."""
     from ingestion.landing.kafka_clients import KafkaSettings, ensure_topics
-    from ingestion.warehouse import ValueVerseError, resolve
+    from ingestion.landing.sinks import backends
+    from ingestion.warehouse import resolve
 
     kafka = KafkaSettings.from_env()
     try:
@@ -394,6 +413,12 @@ def default_services() -> Services:
         log.warning("topics not checked: %s", exc)
     settings = ApiSettings.from_env()
     warehouse = resolve()
+    failures: tuple[type[Exception], ...] = (ValueVerseError, *driver_errors())
+    try:  # where the rejects are recorded (a no-op once it exists, as in production)
+        with backends.open_sink(warehouse):
+            pass
+    except failures as exc:
+        log.warning("raw schema not checked", extra={"error": f"{type(exc).__name__}: {exc}"})
     return Services(
         settings=settings, warehouse=warehouse, keys=KeyVerifier(warehouse),
         limiter=RateLimiter(settings), producer=AckedProducer(kafka),

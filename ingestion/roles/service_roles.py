@@ -8,7 +8,8 @@
 |                 |         | and `quality`, add catalog versions                            |
 | `<p>_reader`    | dashboards | read the marts, `analytics`, quality results, dunning events |
 | `<p>_dagster`   | Dagster | its own run storage, in schema `dagster`                        |
-| `<p>_api`       | usage API | read API keys, marts and issued invoices; record webhooks    |
+| `<p>_api`       | usage API | read API keys, marts, issued invoices; record webhooks and   |
+|                 |         | its rejects                                                    |
 
 Why the owner never logs in: the append-only billing store is safe only from a role that
 cannot become its owner. Only an owner can disable a table's triggers, drop it or change its
@@ -233,6 +234,11 @@ def _grant(conn, names: dict[str, str]) -> None:
     run("GRANT SELECT ON api.keys TO {}", role["api"])
     run("GRANT SELECT ON ALL TABLES IN SCHEMA billing TO {}", role["api"])
     run("GRANT INSERT ON billing.payment_attempts, billing.webhook_events TO {}", role["api"])
+    run("GRANT USAGE ON SCHEMA raw TO {}", role["api"])  # its rejects, as every landing path
+    run("GRANT INSERT ON raw.rejected_events, raw.ingest_batches TO {}", role["api"])
+    # ON CONFLICT reads the key columns it checks, and nothing else of the rows
+    run("GRANT SELECT (origin, payload_hash) ON raw.rejected_events TO {}", role["api"])
+    run("GRANT SELECT (batch_id) ON raw.ingest_batches TO {}", role["api"])
     for schema in ("marts", "analytics"):
         ident = sql.Identifier(schema)
         run("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}", ident, role["api"])

@@ -164,6 +164,13 @@ def test_events_accepted_and_rejected_and_dead_lettered(api: tuple[str, str, dic
     assert origins == [f"api:{key_id}/req-42#2", f"api:{key_id}/req-42#3"]
     rules = sorted(dict(m.headers())["valueverse.rule"].decode() for m in dead)
     assert rules == ["auth.customer_scope", "metric.invalid"]
+    # and where the data-quality report counts rejects, like every landing path
+    assert query(url, "SELECT origin, rule FROM raw.rejected_events ORDER BY origin") == [
+        (f"api:{key_id}/req-42#2", "metric.invalid"),
+        (f"api:{key_id}/req-42#3", "auth.customer_scope"),
+    ]
+    batches = query(url, "SELECT source, accepted, rejected FROM raw.ingest_batches")
+    assert batches == [(f"api:{key_id}", 0, 2)]
 
     ndjson = b"\n".join(json.dumps(event(n)).encode() for n in (5, 6)) + b"\n"
     assert call(base, "POST", "/v1/events", token, ndjson, "application/x-ndjson").body[

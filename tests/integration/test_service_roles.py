@@ -138,11 +138,21 @@ def test_each_service_role_does_its_job_and_nothing_more(
     assert refused.stderr.count("\n") == 1 and "permission denied" in refused.stderr
 
     # the usage API reads keys, marts and issued invoices, records webhooks, and no more
-    with psycopg.connect(_as(url, f"{prefix}_api"), autocommit=True) as conn:
+    from datetime import datetime
+
+    from ingestion.api.rejects import record_rejects
+    from ingestion.landing.sinks.contract import RejectRow
+    from ingestion.warehouse import resolve
+
+    api_url = _as(url, f"{prefix}_api")
+    record_rejects(resolve(api_url), "api:k", [RejectRow("api:k/r#0", b"{}", "r", "d")],
+                   datetime(2026, 11, 5))  # fmt: skip
+    with psycopg.connect(api_url, autocommit=True) as conn:
         conn.execute("SELECT count(*) FROM api.keys")
         assert conn.execute("SELECT count(*) FROM marts.invoice_lines").fetchone() == (4,)
         assert conn.execute("SELECT count(*) FROM billing.finalized_invoices").fetchone() == (2,)
         for statement in ("SELECT 1 FROM raw.events", "UPDATE api.keys SET revoked_at = now()",
+                          "SELECT raw_payload FROM raw.rejected_events",
                           "DELETE FROM billing.webhook_events", "INSERT INTO raw.events"
                           " SELECT * FROM raw.events"):  # fmt: skip
             _refused(conn, statement)
