@@ -33,6 +33,7 @@ from ingestion.api.keys import ApiKey, KeyVerifier
 from ingestion.api.ratelimit import RateLimiter, Verdict
 from ingestion.api.rejects import record_rejects
 from ingestion.api.settings import ApiSettings
+from ingestion.landing import tracing
 from ingestion.landing.batch import reject_row
 from ingestion.landing.dlq import reject_headers
 from ingestion.landing.sinks.contract import RejectRow
@@ -334,7 +335,7 @@ def _sort_events(
     """Validate each event by the landing rules and the key's customers: the messages to
     produce (valid ones to the usage topic, the others to the dead letters) and the rejects
     to report and record."""
-    trace = telemetry.trace_headers()
+    trace = tracing.message_headers()
     accepted, rejected, rows, messages = 0, [], [], []
     for index, item in enumerate(items):
         verdict = validate(item.raw, now)

@@ -19,10 +19,10 @@ from ingestion.landing.metrics import configure_json_logging
 def app_factory():
     """The app with services from the environment (uvicorn's --factory entry point)."""
     from ingestion.api.app import create_app, default_services
-    from ingestion.api.telemetry import configure_tracing
+    from ingestion.landing import tracing
 
     configure_json_logging()
-    configure_tracing()
+    tracing.configure("valueverse-api")
     return create_app(default_services)
 
 

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -44,8 +44,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from opentelemetry.trace import Link
 
-from ingestion.landing import failures, handoff, kafka_clients, metrics
+from ingestion.landing import failures, handoff, kafka_clients, metrics, tracing
 from ingestion.landing.batch import Batch, reject_row, warm_up
 from ingestion.landing.batching import (
     Backoff,
@@ -120,6 +121,7 @@ class _Pending:
     # the warehouse refuses is dead-lettered message by message
     inputs: handoff.Parcel
     slots: tuple[int, ...] = ()  # shared-memory slots of its arguments and result
+    links: list[Link] = field(default_factory=list)  # traces of the requests it lands
 
 
 def _refused_rejects(
@@ -164,6 +166,8 @@ class IngestService:
         self.transient = failures.TRANSIENT
         self._open = OpenBatch(self.policy)
         self._values: list[bytes] = []
+        self._tracing = tracing.enabled()  # read headers only when spans go somewhere
+        self._headers: list[list[tuple[str, bytes]] | None] = []
         self._partitions: list[int] = []
         self._offsets: list[int] = []
         # cut batches, in order, for the writer thread; the queue itself is unbounded:
@@ -339,6 +343,8 @@ class IngestService:
             partitions = [msg.partition() for msg in chunk]
             offsets = [msg.offset() for msg in chunk]
             self._values += values
+            if self._tracing:  # the requests' traces (a batch links at most MAX_LINKS)
+                self._headers += [msg.headers() for msg in chunk]
             self._partitions += partitions
             self._offsets += offsets
             self._open.add_many(topic, partitions, offsets, sum(map(len, values)), now)
@@ -356,6 +362,7 @@ class IngestService:
         args = (self._encode, self.settings.topic, Lines.of(self._values),
                 np.array(self._partitions, np.int32), np.array(self._offsets))  # fmt: skip
         self._values, self._partitions, self._offsets = [], [], []
+        links, self._headers = tracing.links(self._headers), []
         future: Future[handoff.Parcel]
         slots: tuple[int, ...]
         if self._pool is not None and self._handoff is not None:
@@ -369,7 +376,7 @@ class IngestService:
         while not self._slots.acquire(timeout=0.1):  # back-pressure from the writer
             if self._writer_error is not None:
                 raise self._writer_error
-        self._queue.put(_Pending(future, to_commit, started, messages, inputs, slots))
+        self._queue.put(_Pending(future, to_commit, started, messages, inputs, slots, links))
 
     def _free_slot(self) -> int:
         """A free shared-memory slot (waits for the writer to hand one back)."""
@@ -454,6 +461,10 @@ class IngestService:
                   **counts.as_dict(), "wait_prepare_s": round(t1 - t0, 3),
                   "dlq_s": round(t2 - t1, 3), "write_s": round(t3 - t2, 3),
                   "age_s": round(t4 - item.started, 3), "offsets": offsets}  # fmt: skip
+        if self._tracing:
+            attributes = {"batch_id": prepared.batch_id, "messages": item.messages,
+                          **counts.as_dict()}  # fmt: skip
+            tracing.record_batch(item.links, item.started, attributes)
         if error is None:
             log.info("batch landed", extra=fields)
         else:
@@ -601,6 +612,7 @@ def run_service(
 ) -> Counts:
     """`valueverse ingest run`: JSON logs, metrics endpoint, signals, the loop."""
     metrics.configure_json_logging()
+    tracing.configure("valueverse-ingest")
     if metrics_port is not None:
         port = metrics.serve(metrics_port)
         log.info("metrics endpoint", extra={"port": port, "path": "/metrics"})
