@@ -5,7 +5,11 @@ HTTP and all, against a stateful API that creates customers and PaymentIntents, 
 test cards and asks for authentication like Stripe does (ARCHITECTURE.md: real components).
 
 localstripe keeps its state in one pickle file in the temp folder shared by every instance;
-`--from-scratch` makes a new instance start empty, and `reset()` empties a running one.
+starting from scratch makes a new instance empty, and `reset()` empties a running one.
+
+Its own command listens on every interface (`::`), which would put a payment API without a key
+on the network; `python -m ingestion.demo.localstripe PORT` serves the same app on the
+loopback interface only, and that is what is started here.
 """
 
 from __future__ import annotations
@@ -19,11 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from ingestion.demo.broker import free_port
 
 
 @dataclass
@@ -55,14 +55,13 @@ class LocalStripe:
 
 
 def start_localstripe(port: int | None = None, log: Path | None = None) -> LocalStripe:
-    """Start `localstripe --port PORT --from-scratch` from this interpreter's environment
-    and wait until it answers."""
+    """Start localstripe, empty and on loopback only (see the module), and wait until it
+    answers."""
     port = port or free_port()
-    binary = Path(sys.executable).parent / "localstripe"
-    command = [str(binary)] if binary.exists() else [sys.executable, "-m", "localstripe"]
+    command = [sys.executable, "-m", "ingestion.demo.localstripe", str(port)]
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen(
-        [*command, "--port", str(port), "--from-scratch"],
+        command,
         stdout=out,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -79,3 +78,18 @@ def start_localstripe(port: int | None = None, log: Path | None = None) -> Local
             time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"localstripe did not start on port {port}")
+
+
+def serve_on_loopback(port: int) -> None:
+    """localstripe's app, empty, on 127.0.0.1:`port` (its `start()` binds `::`)."""
+    from aiohttp import web
+    from localstripe.server import app  # type: ignore[import-untyped]
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    web.run_app(app, sock=sock, print=None)
+
+
+if __name__ == "__main__":
+    serve_on_loopback(int(sys.argv[1]))

