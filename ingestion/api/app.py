@@ -9,6 +9,7 @@ to the request that sent it).
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import re
@@ -23,7 +24,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -91,7 +92,10 @@ def create_app(make_services: Callable[[], Services]) -> FastAPI:
             left = await run_in_threadpool(services.producer.close)
             log.info("producer flushed", extra={"undelivered": left})
 
-    app = FastAPI(title="ValueVerse usage API", version="1", lifespan=lifespan)
+    # FastAPI's own /docs page loads its scripts from a CDN at view time: /docs here is a
+    # plain page rendered from the same OpenAPI document (docs_page), with nothing remote
+    app = FastAPI(title="ValueVerse usage API", version="1", lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # fmt: skip
     _install_handlers(app)
     _install_routes(app)
     return app
@@ -324,9 +328,33 @@ def _install_routes(app: FastAPI) -> None:
         ready = checks["broker"] and checks["key_store"] and not services.draining
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
+    @app.get("/docs", summary="This API's routes, from /openapi.json", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(docs_page(app.openapi()))
+
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(telemetry.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def docs_page(spec: dict[str, Any]) -> str:
+    """The OpenAPI document as one self-contained HTML page: each route, what it does, its
+    parameters (the machine-readable form stays at /openapi.json)."""
+    rows = []
+    for path, methods in spec.get("paths", {}).items():
+        for method, operation in methods.items():
+            params = ", ".join(p["name"] for p in operation.get("parameters", []))
+            rows.append(
+                f"<h2><code>{method.upper()} {html.escape(path)}</code></h2>"
+                f"<p><b>{html.escape(operation.get('summary', ''))}</b></p>"
+                f"<p>{html.escape(operation.get('description', ''))}</p>"
+                + (f"<p>Parameters: {html.escape(params)}</p>" if params else "")
+            )
+    title = html.escape(spec.get("info", {}).get("title", "API"))
+    head = f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+    intro = ("<p>Authorization: Bearer &lt;API key&gt;. Machine-readable: "
+             "<a href='/openapi.json'>/openapi.json</a>.</p>")  # fmt: skip
+    return f"{head}<body><h1>{title}</h1>{intro}{''.join(rows)}</body></html>"
 
 
 def _sort_events(

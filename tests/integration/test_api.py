@@ -393,6 +393,8 @@ def test_stripe_webhooks_metrics_and_traces(
             )  # fmt: skip
             posted = call(base, "POST", "/v1/events", token, json.dumps(event(1)).encode())
             metrics = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+            docs = urllib.request.urlopen(base + "/docs", timeout=10).read().decode()
+            openapi = call(base, "GET", "/openapi.json").body
         from_api = len(received)  # the server flushed its spans when it stopped
         landed = _ingest(pg_url, env)  # the ingest service, with the same collector
     finally:
@@ -404,6 +406,9 @@ def test_stripe_webhooks_metrics_and_traces(
         ("evt_hook_1", "not_a_payment")]  # fmt: skip
 
     assert posted.status == 202
+    assert "/v1/events" in docs and "/v1/customers/{customer_id}/usage" in docs
+    assert "<script" not in docs  # nothing loaded from elsewhere at view time
+    assert openapi["paths"]["/v1/events"]["post"]["summary"] == "Send usage events"
     assert (
         'valueverse_api_requests_total{method="POST",route="/v1/events",status="202"} 1.0'
         in metrics
