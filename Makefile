@@ -12,13 +12,13 @@ BENCH_EVENTS ?= 1000000
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install postgres chromium caddy test check lint audit demo bench docs up clean
+.PHONY: help install postgres chromium caddy promtool alerts test check lint audit demo bench docs up clean
 
 help:
 	@echo "make demo   - install, then run the pipeline end to end on an embedded DuckDB"
-	@echo "make test   - install, start PostgreSQL if needed, run lint (ruff, mypy, import rules, bandit),"
-	@echo "              the dependency audit (pip-audit) and the whole test suite"
-	@echo "              in parallel, with line coverage (fails under 80%)"
+	@echo "make test   - install, start PostgreSQL if needed, run lint (ruff, mypy, import rules, bandit,"
+	@echo "              hadolint, promtool on the alert rules), the dependency audit (pip-audit)"
+	@echo "              and the whole test suite in parallel, with line coverage (fails under 80%)"
 	@echo "make check  - lint, unit tests and the DuckDB scenarios: the edit-test loop (~3 min)"
 	@echo "make bench  - landing, Kafka and build benchmarks (1M events; 10M build), dashboard page times"
 	@echo "make docs   - dbt docs generate (models, tests, lineage) for the configured warehouse"
@@ -49,7 +49,7 @@ postgres:
 	  for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
 	@pg_isready -h 127.0.0.1 -p 5432
 
-lint: install
+lint: install alerts
 	$(BIN)/ruff check ingestion tests dagster_project dashboards
 	$(BIN)/ruff format --check ingestion tests dagster_project dashboards
 	$(BIN)/mypy  # the packages and settings: [tool.mypy] in pyproject.toml
@@ -70,7 +70,7 @@ chromium:
 # stay together), with line coverage of the three packages, subprocesses included.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadgroup
-test: install postgres chromium caddy lint audit
+test: install postgres chromium caddy promtool lint audit
 	rm -f .coverage .coverage.*
 	VALUEVERSE_COVERAGE_DIR=$(CURDIR) $(BIN)/pytest -q $(PYTEST_PARALLEL) --durations=10 \
 	  --cov --cov-report=term
@@ -137,6 +137,16 @@ up: install caddy
 # Debian's Caddy: the authenticating reverse proxy of `make up` (and its test).
 caddy:
 	@command -v caddy >/dev/null || { apt-get update -qq && apt-get install -y -qq caddy >/dev/null; }
+
+# Debian's Prometheus package, for its promtool (the alert rules are checked offline).
+promtool:
+	@command -v promtool >/dev/null || { apt-get update -qq && \
+	  apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+# The alert rules: valid, and each one firing / staying silent as its unit tests say.
+alerts: promtool
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
 
 clean:
 	rm -rf $(VENV) .uv $(DATA) dbt/target dbt/logs *.egg-info .coverage .coverage.*
