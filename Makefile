@@ -12,7 +12,7 @@ BENCH_EVENTS ?= 1000000
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install postgres chromium caddy promtool alerts test check lint audit demo bench docs up clean
+.PHONY: help install postgres redis chromium caddy promtool alerts test check lint audit demo bench docs up clean
 
 help:
 	@echo "make demo   - install, then run the pipeline end to end on an embedded DuckDB"
@@ -49,6 +49,14 @@ postgres:
 	  for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
 	@pg_isready -h 127.0.0.1 -p 5432
 
+# Redis on 127.0.0.1:6379 for the usage API's shared rate limits (its tests run two servers
+# against it); started, nothing on disk, if it is not answering.
+redis:
+	@$(PY_BOOT) -c "import socket; socket.create_connection(('127.0.0.1', 6379), 1)" 2>/dev/null || { \
+	  command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }; \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no; \
+	  for i in $$(seq 20); do $(PY_BOOT) -c "import socket; socket.create_connection(('127.0.0.1', 6379), 1)" 2>/dev/null && break; sleep 0.5; done; }
+
 lint: install alerts
 	$(BIN)/ruff check ingestion tests dagster_project dashboards
 	$(BIN)/ruff format --check ingestion tests dagster_project dashboards
@@ -70,7 +78,7 @@ chromium:
 # stay together), with line coverage of the three packages, subprocesses included.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadgroup
-test: install postgres chromium caddy promtool lint audit
+test: install postgres redis chromium caddy promtool lint audit
 	rm -f .coverage .coverage.*
 	VALUEVERSE_COVERAGE_DIR=$(CURDIR) $(BIN)/pytest -q $(PYTEST_PARALLEL) --durations=10 \
 	  --cov --cov-report=term
