@@ -228,11 +228,11 @@ def _install_routes(app: FastAPI) -> None:
         invalid ones are listed and written to the dead-letter topic."""
         services = _services(request)
         raw = await _read_body(request, services.settings.max_body_bytes)
-        items = body.split_events(raw, request.headers.get("content-type"),
-                                  services.settings.max_events)  # fmt: skip
-        _limit(request, key, "events", len(items))
+        events = body.split_events(raw, request.headers.get("content-type"),
+                                   services.settings.max_events)  # fmt: skip
+        _limit(request, key, "events", len(events))
         origin = f"api:{key.key_id}/{request.state.request_id}"
-        accepted, rejected, messages = _sort_events(services, key, items, origin)
+        accepted, rejected, messages = _sort_events(services, key, events, origin)
         started = time.perf_counter()
         try:
             await services.producer.send(messages, services.settings.produce_timeout)
@@ -318,32 +318,33 @@ def _install_routes(app: FastAPI) -> None:
         return Response(generate_latest(telemetry.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-def _sort_events(services: Services, key: ApiKey, items: list[body.Item],
+def _sort_events(services: Services, key: ApiKey, events: list[bytes],
                  origin: str) -> tuple[int, list[dict[str, Any]], list[Message]]:  # fmt: skip
     """Validate each event by the landing rules and the key's customers: the messages to
     produce (valid ones to the usage topic, the others to the dead letters) and the rejects
     to report."""
     now = datetime.now(UTC).replace(tzinfo=None)
     trace = telemetry.trace_headers()
+    # the same for every valid event of the request (the producer copies them)
+    headers: list[tuple[str, str | bytes | None]] = [("valueverse.origin", origin.encode()),
+                                                     *trace]  # fmt: skip
     accepted, rejected, messages = 0, [], []
-    for index, item in enumerate(items):
-        verdict = validate(item.raw, now)
+    for index, raw in enumerate(events):
+        verdict = validate(raw, now)
         if not isinstance(verdict, Reject) and not key.allows_customer(verdict.customer_id):
             verdict = Reject("auth.customer_scope",
                              f"this API key may not send events for customer "
                              f"{verdict.customer_id}")  # fmt: skip
         if isinstance(verdict, Reject):
-            row = RejectRow(f"{origin}#{index}", item.raw, verdict.rule, verdict.detail)
-            rejected.append({"index": index, "event_id": item.event_id, "rule": verdict.rule,
-                             "reason": verdict.detail})  # fmt: skip
+            row = RejectRow(f"{origin}#{index}", raw, verdict.rule, verdict.detail)
+            rejected.append({"index": index, "event_id": body.event_id(raw),
+                             "rule": verdict.rule, "reason": verdict.detail})  # fmt: skip
             messages.append(
                 Message(services.dlq_topic, row.payload, None, [*reject_headers(row), *trace])
             )
             continue
         accepted += 1
-        headers: list[tuple[str, str | bytes | None]] = [("valueverse.origin", origin.encode()),
-                                                         *trace]  # fmt: skip
-        messages.append(Message(services.topic, item.raw, verdict.customer_id.encode(), headers))
+        messages.append(Message(services.topic, raw, verdict.customer_id.encode(), headers))
     return accepted, rejected, messages
 
 
