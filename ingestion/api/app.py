@@ -176,7 +176,7 @@ def _scope(scope: str) -> Callable[..., ApiKey]:
 
 def _limit(request: Request, key: ApiKey, what: str, cost: int) -> None:
     verdict = _services(request).limiter.check(key, what, cost)
-    if not verdict.allowed:
+    if verdict is not None:
         telemetry.RATE_LIMITED.labels(what).inc()
         raise Problem(429, "Too many requests", _limit_detail(verdict, cost),
                       _limit_headers(verdict))  # fmt: skip
