@@ -25,7 +25,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as AsgiMessage
 
 from ingestion.api import body, reads, telemetry
 from ingestion.api.delivery import AckedProducer, Message, NotAcknowledged
@@ -122,24 +125,49 @@ def _install_handlers(app: FastAPI) -> None:
         return _problem(400, "Invalid request", f"{where}: {first.get('msg', 'invalid')}",
                         _rid(request))  # fmt: skip
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable) -> Response:
-        given = request.headers.get("x-request-id", "")
-        request.state.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    app.add_middleware(_Observe)
+
+
+class _Observe:
+    """Every request's id, span, metrics and JSON log line.
+
+    Plain ASGI rather than `@app.middleware("http")`: Starlette runs such a middleware's app
+    in a task of its own and passes the response through memory streams, about a quarter of
+    the CPU of a one-event request (measured: 2.1-2.2 -> 1.5-1.7 ms)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("x-request-id", "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500  # unless the app answers: an exception it did not handle
+
+        async def answer(message: AsgiMessage) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+            await send(message)
+
         started = time.perf_counter()
-        with telemetry.tracer.start_as_current_span(f"{request.method} {request.url.path}"):
-            response = await call_next(request)
-        elapsed = time.perf_counter() - started
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        telemetry.REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-        telemetry.LATENCY.labels(route).observe(elapsed)
-        response.headers["X-Request-ID"] = request.state.request_id
-        log.info("request", extra={
-            "request_id": request.state.request_id, "method": request.method, "route": route,
-            "status": response.status_code, "ms": round(elapsed * 1000, 2),
-            "key_id": getattr(request.state, "key_id", None),
-        })  # fmt: skip
-        return response
+        try:
+            with telemetry.tracer.start_as_current_span(f"{scope['method']} {scope['path']}"):
+                await self.app(scope, receive, answer)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            telemetry.REQUESTS.labels(route, scope["method"], str(status)).inc()
+            telemetry.LATENCY.labels(route).observe(elapsed)
+            log.info("request", extra={
+                "request_id": request_id, "method": scope["method"], "route": route,
+                "status": status, "ms": round(elapsed * 1000, 2), "key_id": state.get("key_id"),
+            })  # fmt: skip
 
 
 def _rid(request: Request) -> str | None:
