@@ -14,7 +14,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -178,13 +178,19 @@ def _services(request: Request) -> Services:
     return request.app.state.services
 
 
-def _authenticated(request: Request) -> ApiKey:
+async def _authenticated(request: Request) -> ApiKey:
+    """The request's key. On the event loop: only a key the cache has not got (or holds for
+    too long) is read from the store, in a thread."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "Unauthorized", "send Authorization: Bearer <API key>",
                       {"WWW-Authenticate": "Bearer"})  # fmt: skip
-    key = _services(request).keys.verify(token.strip())
+    keys = _services(request).keys
+    if keys.must_read(token.strip()):
+        key = await run_in_threadpool(keys.verify, token.strip())
+    else:
+        key = keys.verify(token.strip())
     if key is None:
         raise Problem(401, "Unauthorized", "unknown or revoked API key",
                       {"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
@@ -192,18 +198,18 @@ def _authenticated(request: Request) -> ApiKey:
     return key
 
 
-def _scope(scope: str) -> Callable[..., ApiKey]:
-    def check(request: Request, key: Annotated[ApiKey, Depends(_authenticated)]) -> ApiKey:
+def _scope(scope: str) -> Callable[..., Awaitable[ApiKey]]:
+    async def check(request: Request, key: Annotated[ApiKey, Depends(_authenticated)]) -> ApiKey:
         if scope not in key.scopes:
             raise Problem(403, "Forbidden", f"this API key lacks the scope {scope}")
-        _limit(request, key, "requests", 1)
+        await _limit(request, key, "requests", 1)
         return key
 
     return check
 
 
-def _limit(request: Request, key: ApiKey, what: str, cost: int) -> None:
-    verdict = _services(request).limiter.check(key, what, cost)
+async def _limit(request: Request, key: ApiKey, what: str, cost: int) -> None:
+    verdict = await _services(request).limiter.check(key, what, cost)
     if verdict is not None:
         telemetry.RATE_LIMITED.labels(what).inc()
         raise Problem(429, "Too many requests", _limit_detail(verdict, cost),
@@ -258,7 +264,7 @@ def _install_routes(app: FastAPI) -> None:
         raw = await _read_body(request, services.settings.max_body_bytes)
         events = body.split_events(raw, request.headers.get("content-type"),
                                    services.settings.max_events)  # fmt: skip
-        _limit(request, key, "events", len(events))
+        await _limit(request, key, "events", len(events))
         origin = f"api:{key.key_id}/{request.state.request_id}"
         accepted, rejected, messages = _sort_events(services, key, events, origin)
         started = time.perf_counter()
