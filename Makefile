@@ -20,7 +20,8 @@ help:
 	@echo "              hadolint, promtool on the alert rules), the dependency audit (pip-audit)"
 	@echo "              and the whole test suite in parallel, with line coverage (fails under 80%)"
 	@echo "make check  - lint, unit tests and the DuckDB scenarios: the edit-test loop (~3 min)"
-	@echo "make bench  - landing, Kafka and build benchmarks (1M events; 10M build), dashboard page times"
+	@echo "make bench  - landing, Kafka, usage API and build benchmarks (1M events; 10M build),"
+	@echo "              dashboard page times"
 	@echo "make docs   - dbt docs generate (models, tests, lineage) for the configured warehouse"
 	@echo "make up     - Dagster webserver + daemon and the Streamlit dashboards behind one login (Caddy):"
 	@echo "              UI on 127.0.0.1:DAGSTER_PORT (3000), dashboards on 127.0.0.1:DASHBOARD_PORT (8501);"
@@ -96,11 +97,13 @@ demo: install
 $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl: | install
 	$(BIN)/valueverse sample generate --out-dir $(DATA)/sample-$(BENCH_EVENTS)-42 --events $(BENCH_EVENTS)
 
-# Landing (issue figures: events/s vs raw COPY), then dbt build times (1M on both
-# backends, incremental after +1%, and 10M on DuckDB). Takes ~10 minutes.
+# Landing (issue figures: events/s vs raw COPY), the usage API (events/s vs a bare producer,
+# latencies; its reads on the demo's warehouse), then dbt build times (1M on both backends,
+# incremental after +1%, and 10M on DuckDB). Takes ~13 minutes.
 bench: install postgres $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl
 	$(BIN)/python tests/bench/bench_landing.py $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl --admin-url $(PG_ADMIN_URL)
 	$(BIN)/python tests/bench/bench_kafka.py --events-file $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl --admin-url $(PG_ADMIN_URL)
+	$(BIN)/python tests/bench/bench_api.py --events-file $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl --warehouse $(DATA)/valueverse.duckdb
 	$(BIN)/python tests/bench/bench_build.py --data $(DATA) --events $(BENCH_EVENTS) --ten-million --admin-url $(PG_ADMIN_URL)
 	@if [ -f $(DATA)/valueverse.duckdb ]; then \
 	  $(BIN)/python tests/bench/bench_dashboards.py --warehouse duckdb://$(CURDIR)/$(DATA)/valueverse.duckdb; \

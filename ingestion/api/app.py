@@ -15,7 +15,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +26,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as AsgiMessage
 
 from ingestion.api import body, reads, telemetry
 from ingestion.api.delivery import AckedProducer, Message, NotAcknowledged
@@ -129,24 +132,49 @@ def _install_handlers(app: FastAPI) -> None:
         return _problem(400, "Invalid request", f"{where}: {first.get('msg', 'invalid')}",
                         _rid(request))  # fmt: skip
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable) -> Response:
-        given = request.headers.get("x-request-id", "")
-        request.state.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    app.add_middleware(_Observe)
+
+
+class _Observe:
+    """Every request's id, span, metrics and JSON log line.
+
+    Plain ASGI rather than `@app.middleware("http")`: Starlette runs such a middleware's app
+    in a task of its own and passes the response through memory streams, about a quarter of
+    the CPU of a one-event request (measured: 2.1-2.2 -> 1.5-1.7 ms)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("x-request-id", "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500  # unless the app answers: an exception it did not handle
+
+        async def answer(message: AsgiMessage) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+            await send(message)
+
         started = time.perf_counter()
-        with telemetry.tracer.start_as_current_span(f"{request.method} {request.url.path}"):
-            response = await call_next(request)
-        elapsed = time.perf_counter() - started
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        telemetry.REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-        telemetry.LATENCY.labels(route).observe(elapsed)
-        response.headers["X-Request-ID"] = request.state.request_id
-        log.info("request", extra={
-            "request_id": request.state.request_id, "method": request.method, "route": route,
-            "status": response.status_code, "ms": round(elapsed * 1000, 2),
-            "key_id": getattr(request.state, "key_id", None),
-        })  # fmt: skip
-        return response
+        try:
+            with telemetry.tracer.start_as_current_span(f"{scope['method']} {scope['path']}"):
+                await self.app(scope, receive, answer)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            telemetry.REQUESTS.labels(route, scope["method"], str(status)).inc()
+            telemetry.LATENCY.labels(route).observe(elapsed)
+            log.info("request", extra={
+                "request_id": request_id, "method": scope["method"], "route": route,
+                "status": status, "ms": round(elapsed * 1000, 2), "key_id": state.get("key_id"),
+            })  # fmt: skip
 
 
 def _rid(request: Request) -> str | None:
@@ -157,13 +185,19 @@ def _services(request: Request) -> Services:
     return request.app.state.services
 
 
-def _authenticated(request: Request) -> ApiKey:
+async def _authenticated(request: Request) -> ApiKey:
+    """The request's key. On the event loop: only a key the cache has not got (or holds for
+    too long) is read from the store, in a thread."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "Unauthorized", "send Authorization: Bearer <API key>",
                       {"WWW-Authenticate": "Bearer"})  # fmt: skip
-    key = _services(request).keys.verify(token.strip())
+    keys = _services(request).keys
+    if keys.must_read(token.strip()):
+        key = await run_in_threadpool(keys.verify, token.strip())
+    else:
+        key = keys.verify(token.strip())
     if key is None:
         raise Problem(401, "Unauthorized", "unknown or revoked API key",
                       {"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
@@ -171,19 +205,19 @@ def _authenticated(request: Request) -> ApiKey:
     return key
 
 
-def _scope(scope: str) -> Callable[..., ApiKey]:
-    def check(request: Request, key: Annotated[ApiKey, Depends(_authenticated)]) -> ApiKey:
+def _scope(scope: str) -> Callable[..., Awaitable[ApiKey]]:
+    async def check(request: Request, key: Annotated[ApiKey, Depends(_authenticated)]) -> ApiKey:
         if scope not in key.scopes:
             raise Problem(403, "Forbidden", f"this API key lacks the scope {scope}")
-        _limit(request, key, "requests", 1)
+        await _limit(request, key, "requests", 1)
         return key
 
     return check
 
 
-def _limit(request: Request, key: ApiKey, what: str, cost: int) -> None:
-    verdict = _services(request).limiter.check(key, what, cost)
-    if not verdict.allowed:
+async def _limit(request: Request, key: ApiKey, what: str, cost: int) -> None:
+    verdict = await _services(request).limiter.check(key, what, cost)
+    if verdict is not None:
         telemetry.RATE_LIMITED.labels(what).inc()
         raise Problem(429, "Too many requests", _limit_detail(verdict, cost),
                       _limit_headers(verdict))  # fmt: skip
@@ -235,12 +269,12 @@ def _install_routes(app: FastAPI) -> None:
         invalid ones are listed and written to the dead-letter topic."""
         services = _services(request)
         raw = await _read_body(request, services.settings.max_body_bytes)
-        items = body.split_events(raw, request.headers.get("content-type"),
-                                  services.settings.max_events)  # fmt: skip
-        _limit(request, key, "events", len(items))
+        events = body.split_events(raw, request.headers.get("content-type"),
+                                   services.settings.max_events)  # fmt: skip
+        await _limit(request, key, "events", len(events))
         origin = f"api:{key.key_id}/{request.state.request_id}"
         landed_at = datetime.now(UTC).replace(tzinfo=None)
-        accepted, rejected, rows, messages = _sort_events(services, key, items, origin, landed_at)
+        accepted, rejected, rows, messages = _sort_events(services, key, events, origin, landed_at)
         started = time.perf_counter()
         try:
             await services.producer.send(messages, services.settings.produce_timeout)
@@ -358,32 +392,33 @@ def docs_page(spec: dict[str, Any]) -> str:
 
 
 def _sort_events(
-    services: Services, key: ApiKey, items: list[body.Item], origin: str, now: datetime
+    services: Services, key: ApiKey, events: list[bytes], origin: str, now: datetime
 ) -> tuple[int, list[dict[str, Any]], list[RejectRow], list[Message]]:
     """Validate each event by the landing rules and the key's customers: the messages to
     produce (valid ones to the usage topic, the others to the dead letters) and the rejects
     to report and record."""
     trace = tracing.message_headers()
+    # the same for every valid event of the request (the producer copies them)
+    headers: list[tuple[str, str | bytes | None]] = [("valueverse.origin", origin.encode()),
+                                                     *trace]  # fmt: skip
     accepted, rejected, rows, messages = 0, [], [], []
-    for index, item in enumerate(items):
-        verdict = validate(item.raw, now)
+    for index, raw in enumerate(events):
+        verdict = validate(raw, now)
         if not isinstance(verdict, Reject) and not key.allows_customer(verdict.customer_id):
             verdict = Reject("auth.customer_scope",
                              f"this API key may not send events for customer "
                              f"{verdict.customer_id}")  # fmt: skip
         if isinstance(verdict, Reject):
-            row = reject_row(f"{origin}#{index}", item.raw, verdict)
+            row = reject_row(f"{origin}#{index}", raw, verdict)
             rows.append(row)
-            rejected.append({"index": index, "event_id": item.event_id, "rule": verdict.rule,
-                             "reason": verdict.detail})  # fmt: skip
+            rejected.append({"index": index, "event_id": body.event_id(raw),
+                             "rule": verdict.rule, "reason": verdict.detail})  # fmt: skip
             messages.append(
                 Message(services.dlq_topic, row.payload, None, [*reject_headers(row), *trace])
             )
             continue
         accepted += 1
-        headers: list[tuple[str, str | bytes | None]] = [("valueverse.origin", origin.encode()),
-                                                         *trace]  # fmt: skip
-        messages.append(Message(services.topic, item.raw, verdict.customer_id.encode(), headers))
+        messages.append(Message(services.topic, raw, verdict.customer_id.encode(), headers))
     return accepted, rejected, rows, messages
 
 

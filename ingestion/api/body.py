@@ -5,13 +5,14 @@ and a quantity like 0.1000000001 must reach it digit for digit. Parsing the body
 objects and serializing them again would turn such numbers into floats. So a JSON array is
 walked element by element with the standard decoder's `raw_decode` (numbers parsed as
 Decimal, only to find where each element ends), and each element's own slice of the body is
-what is validated and produced. NDJSON is split by lines.
+what is validated and produced. NDJSON is split by lines and not parsed here at all: the
+validation parses each event anyway, and a line that is not JSON is one rejected event, not a
+bad body. Only a rejected event is parsed again, for the event_id the answer names.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from decimal import Decimal
 
 JSON_TYPES = ("application/json",)
@@ -30,21 +31,13 @@ class BodyError(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True)
-class Item:
-    """One event of a request: its exact text, and its event_id when one can be read."""
-
-    raw: bytes
-    event_id: str | None
-    customer_id: str | None
-
-
 def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
 
-def split_events(body: bytes, content_type: str | None, max_events: int) -> list[Item]:
-    """The events of a body: one JSON object, a JSON array of them, or NDJSON."""
+def split_events(body: bytes, content_type: str | None, max_events: int) -> list[bytes]:
+    """The events of a body (each its exact text): one JSON object, a JSON array of them, or
+    NDJSON (blank lines skipped, as when a file is landed)."""
     kind = media_type(content_type)
     if kind not in JSON_TYPES + NDJSON_TYPES:
         raise BodyError(
@@ -57,37 +50,47 @@ def split_events(body: bytes, content_type: str | None, max_events: int) -> list
     except UnicodeDecodeError as exc:
         raise BodyError(400, "Malformed body", f"not UTF-8 (byte {exc.start})") from None
     if kind in NDJSON_TYPES:
-        slices = [(line, _parse(line)) for line in text.split("\n") if line.strip()]
+        events = [line for line in body.split(b"\n") if line.strip()]
     else:
-        slices = _json_elements(text)
-    if not slices:
+        events = [piece.encode("utf-8") for piece in _json_elements(text)]
+    if not events:
         raise BodyError(400, "No events", "the body holds no event")
-    if len(slices) > max_events:
+    if len(events) > max_events:
         raise BodyError(
             413, "Too many events",
-            f"{len(slices)} events in one request; the limit is {max_events}",
+            f"{len(events)} events in one request; the limit is {max_events}",
         )  # fmt: skip
-    return [_item(piece, value) for piece, value in slices]
+    return events
 
 
-def _json_elements(text: str) -> list[tuple[str, object]]:
-    """(exact text, parsed value) of each element of a JSON array body, or of the one value."""
+def event_id(raw: bytes) -> str | None:
+    """An event's event_id when it can be read (for the answer about a rejected event)."""
+    try:
+        doc = json.loads(raw, parse_float=Decimal)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    value = doc.get("event_id") if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _json_elements(text: str) -> list[str]:
+    """The exact text of each element of a JSON array body, or of the one value."""
     start = _skip(text, 0)
     if start == len(text):
         return []
     if text[start] != "[":
-        value, end = _decode(text, start, "the body")
+        _value, end = _decode(text, start, "the body")
         if _skip(text, end) != len(text):
             raise BodyError(400, "Malformed JSON", f"unexpected data after the value at {end}")
-        return [(text[start:end], value)]
-    elements: list[tuple[str, object]] = []
+        return [text[start:end]]
+    elements: list[str] = []
     position = _skip(text, start + 1)
     if position < len(text) and text[position] == "]":
         position += 1
     else:
         while True:
-            value, end = _decode(text, position, f"element {len(elements)}")
-            elements.append((text[position:end], value))
+            _value, end = _decode(text, position, f"element {len(elements)}")
+            elements.append(text[position:end])
             position = _skip(text, end)
             if position < len(text) and text[position] == ",":
                 position = _skip(text, position + 1)
@@ -112,26 +115,7 @@ def _decode(text: str, position: int, what: str) -> tuple[object, int]:
         raise BodyError(400, "Malformed JSON", f"{what}: nested too deeply") from None
 
 
-def _parse(line: str) -> object:
-    """An NDJSON line's value, or None: a bad line is one rejected event, not a bad body."""
-    try:
-        return json.loads(line, parse_float=Decimal)
-    except (json.JSONDecodeError, RecursionError):
-        return None
-
-
 def _skip(text: str, position: int) -> int:
     while position < len(text) and text[position] in _WHITESPACE:
         position += 1
     return position
-
-
-def _item(piece: str, doc: object) -> Item:
-    """The event's text, with its id and customer read for the response and the key's scope
-    (the landing rules decide everything else)."""
-    event_id = customer_id = None
-    if isinstance(doc, dict):
-        event_id = doc.get("event_id") if isinstance(doc.get("event_id"), str) else None
-        customer = doc.get("customer_id")
-        customer_id = customer if isinstance(customer, str) else None
-    return Item(piece.encode("utf-8"), event_id, customer_id)

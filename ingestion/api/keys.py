@@ -169,6 +169,16 @@ class KeyVerifier:
             return None
         return key if hmac.compare_digest(key.secret_sha256, _digest(secret)) else None
 
+    def must_read(self, token: str) -> bool:
+        """Whether `verify` would read the store for this token (its key is not cached, or
+        cached too long ago): the server then verifies it in a thread, off the event loop."""
+        parts = split_token(token)
+        if parts is None:
+            return False
+        with self._lock:
+            cached = self._cache.get(parts[0])
+        return cached is None or time.monotonic() - cached[0] >= self.ttl
+
     def ping(self) -> None:
         """Raises when the store cannot be read (readiness)."""
         with connect(self.config, read_only=True) as db:

