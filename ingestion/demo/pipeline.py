@@ -82,7 +82,7 @@ ValueVerse demo finished in {seconds:.0f} s
   kafka            {kafka}
   usage API        the first {api.sent:,} events, in {api.requests:,} NDJSON requests\
  ({api.seconds:.1f} s): {api.accepted:,} accepted, {api.rejected:,} rejected
-                   (the API's rejects: the dead-letter topic only, not raw.rejected_events)
+                   (the API's rejects: the dead-letter topic and raw.rejected_events)
   landed           {counts.accepted:,} accepted, {counts.duplicates:,} duplicates,\
  {counts.conflicts:,} conflicts, {counts.rejected:,} rejected
                    (rejects: raw.rejected_events, conflicts: raw.event_conflicts;\

@@ -10,10 +10,10 @@ file's order within each customer's partition is kept, first-write-wins picks th
 duplicates and conflicts as when the whole file is produced, and the invoices do not change.
 
 The server is a real `valueverse api serve` process on the demo's broker and warehouse (it
-reads only its API keys there, so it is stopped before the landing writes). Its key is made
-before it starts and revoked once the share is sent. Lines the API rejects are answered as
-rejects and go to the dead-letter topic only: they never reach raw.rejected_events, which
-the landing fills from the lines it rejects itself.
+reads its API keys there and records its rejects, so it is stopped before the landing
+writes). Its key is made before it starts and revoked once the share is sent. Lines the API
+rejects are answered as rejects, go to the dead-letter topic, and are recorded in
+raw.rejected_events by the API itself (the landing records the lines it rejects).
 """
 
 from __future__ import annotations
