@@ -50,7 +50,7 @@ class ApiShare:
     sent: int  # lines posted
     requests: int
     accepted: int
-    rejected: int  # answered as rejects: on the dead-letter topic only
+    rejected: int  # answered as rejects: on the dead-letter topic and in raw.rejected_events
     seconds: float
 
 
