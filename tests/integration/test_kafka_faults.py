@@ -30,10 +30,11 @@ from ingestion.demo.generator import GenerationSummary, generate
 from ingestion.landing.sinks.backends import open_sink
 from ingestion.landing.validation import Event, utc_now, validate
 from ingestion.warehouse import resolve
-from tests.integration import test_kafka_ingest as kit
-from tests.integration.test_kafka_ingest import (
-    _good,
+from tests.integration.kafka_support import (
+    broker_fixture,  # noqa: F401 (fixture)
+    good_event,
     json_lines,
+    kafka_env_fixture,  # noqa: F401 (fixture)
     ok,
     pg_count,
     read_topic,
@@ -42,9 +43,6 @@ from tests.integration.test_kafka_ingest import (
     vv,
     wait_for,
 )
-
-broker = kit.broker  # the module's broker and per-test topics (fixtures)
-kafka_env = kit.kafka_env
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -219,11 +217,11 @@ def test_a_batch_the_warehouse_refuses_for_good_is_dead_lettered_and_the_stream_
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(REFUSE_MARKER)
     bootstrap, topic = kafka_env["KAFKA_BOOTSTRAP_SERVERS"], kafka_env["VALUEVERSE_TOPIC"]
-    refused = _good(4).replace(b'"evt_4"', b'"evt_refused"')
+    refused = good_event(4).replace(b'"evt_4"', b'"evt_refused"')
     poison = b"{not json"
     # one partition, batches of 3: [0 1 2] [3 refused poison] [6 7 8] [9 10 11]
-    sequence = [_good(0), _good(1), _good(2), _good(3), refused, poison]
-    sequence += [_good(n) for n in range(6, 12)]
+    sequence = [good_event(0), good_event(1), good_event(2), good_event(3), refused, poison]
+    sequence += [good_event(n) for n in range(6, 12)]
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     for value in sequence:
         producer.produce(topic, value=value, partition=0)

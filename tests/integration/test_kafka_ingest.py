@@ -9,10 +9,7 @@ script, as a user or the conformance checks would.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -27,62 +24,23 @@ from ingestion.landing import kafka_clients
 from ingestion.landing.dlq import DeadLetterError, DeadLetters
 from ingestion.landing.kafka_clients import KafkaSettings, ensure_topics
 from ingestion.landing.sinks.contract import RejectRow
-from tests.conftest import CLI, CliResult, scenario_dirs
+from tests.conftest import scenario_dirs
 from tests.integration.kafka_support import (
+    POISON,
     broker_fixture,  # noqa: F401 (fixture)
+    good_event,
+    json_lines,
     kafka_env_fixture,  # noqa: F401 (fixture)
+    ok,
+    pg_count,
     read_topic,
+    start_ingest,
+    stop,
+    vv,
+    wait_for,
 )
 
 # --------------------------------------------------------------------------- fixtures/helpers
-
-
-def vv(url: str, kenv: dict[str, str], *args: str, timeout: int = 300) -> CliResult:
-    env = {**os.environ, **kenv, "VALUEVERSE_WAREHOUSE": url}
-    proc = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-def start_ingest(url: str, kenv: dict[str, str], log: Path, *args: str) -> subprocess.Popen:
-    """A long-running `ingest run` in its own process group (workers included)."""
-    env = {**os.environ, **kenv, "VALUEVERSE_WAREHOUSE": url}
-    with log.open("ab") as err:
-        return subprocess.Popen(
-            [CLI, "ingest", "run", *args],
-            env=env, stdout=subprocess.PIPE, stderr=err, start_new_session=True,
-        )  # fmt: skip
-
-
-def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-    os.killpg(proc.pid, sig) if sig == signal.SIGKILL else proc.send_signal(sig)
-    return proc.wait(timeout=timeout)
-
-
-def pg_count(url: str, sql: str) -> int:
-    try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=3) as conn:
-            row = conn.execute(sql).fetchone()
-            return int(row[0]) if row else 0
-    except (psycopg.errors.UndefinedTable, psycopg.OperationalError):
-        return -1
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 # --------------------------------------------------------------------------- tests
@@ -122,25 +80,6 @@ def test_round_trip_on_duckdb_matches_events_load(
     assert again.last_json == {"accepted": 0, "duplicates": 0, "conflicts": 0, "rejected": 0}
 
 
-def _good(n: int, customer: str = "cus_dlq") -> bytes:
-    return json.dumps(
-        {"event_id": f"evt_{n}", "customer_id": customer, "metric": "api_calls",
-         "timestamp": "2026-10-03T12:00:00Z", "quantity": n}
-    ).encode()  # fmt: skip
-
-
-POISON = [
-    (b"\xff\xfe not utf-8 \x80", "message."),
-    (b"{this is not json", "message.not_json"),
-    (b'{"event_id": "evt_big", "customer_id": "c", "pad": "' + b"x" * 17_000 + b'"}',
-     "message.too_large"),
-    (b'{"event_id": 5, "customer_id": "c", "metric": "api_calls",'
-     b' "timestamp": "2026-10-03T12:00:00Z"}', "event_id."),
-    (b'{"event_id": "e", "customer_id": "c", "metric": "api_calls",'
-     b' "timestamp": "2026-10-03T12:00:00Z", "quantity": [1]}', "quantity."),
-]  # fmt: skip
-
-
 def test_poison_messages_go_to_the_dlq_and_never_block_the_partition(
     pg_url: str, kafka_env: dict[str, str]
 ):
@@ -149,7 +88,7 @@ def test_poison_messages_go_to_the_dlq_and_never_block_the_partition(
     # one partition, poison in between good events: the good ones behind must land
     sequence: list[bytes] = []
     for i, (poison, _rule) in enumerate(POISON):
-        sequence += [_good(10 * i), poison, _good(10 * i + 1)]
+        sequence += [good_event(10 * i), poison, good_event(10 * i + 1)]
     for value in sequence:
         producer.produce(topic, value=value, partition=0)
     assert producer.flush(30) == 0
@@ -182,7 +121,7 @@ def test_huge_message_keeps_a_bounded_prefix_in_the_dlq_and_the_warehouse(
     bootstrap, topic = kafka_env["KAFKA_BOOTSTRAP_SERVERS"], kafka_env["VALUEVERSE_TOPIC"]
     huge = b'{"event_id": "evt_huge", "customer_id": "c", "pad": "' + b"x" * 2_000_000 + b'"}'
     producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": 4_000_000})
-    for value in (_good(1), huge, _good(2)):
+    for value in (good_event(1), huge, good_event(2)):
         producer.produce(topic, value=value, partition=0)
     assert producer.flush(30) == 0
     run = vv(pg_url, kafka_env, "ingest", "run", "--until-idle", "--metrics-port", "0", timeout=90)
@@ -223,7 +162,7 @@ def test_sasl_against_a_plaintext_broker_fails_within_the_timeout_naming_why(
     the password shows nowhere (librdkafka's own log lines included)."""
     bootstrap = kafka_env["KAFKA_BOOTSTRAP_SERVERS"]
     events = tmp_path / "events.jsonl"
-    events.write_bytes(_good(1) + b"\n")
+    events.write_bytes(good_event(1) + b"\n")
     env = {**kafka_env, **SASL}
     for args in (["events", "produce", str(events)],
                  ["ingest", "run", "--until-idle", "--metrics-port", "0"]):  # fmt: skip
@@ -331,7 +270,7 @@ def test_two_consumers_in_one_group_land_every_event_once(
     env = {**kafka_env, "VALUEVERSE_TOPIC_PARTITIONS": "4"}
     summary = generate(tmp_path / "gen", events=20_000, seed=5)
     first = tmp_path / "first.jsonl"
-    first.write_bytes(_good(1, "cus_first") + b"\n")
+    first.write_bytes(good_event(1, "cus_first") + b"\n")
     ok(vv(pg_url, env, "events", "produce", str(first)))  # creates the topic
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     procs = [start_ingest(pg_url, env, log, "--metrics-port", "0", "--batch-size", "2000")
