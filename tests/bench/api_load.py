@@ -31,7 +31,9 @@ Request = tuple[str, str, bytes | None]  # method, path, body
 
 
 class Connection:
-    """One keep-alive connection; after an error it reconnects for the next request."""
+    """One keep-alive connection. When the server has closed it while it was idle (uvicorn
+    does after 5 s), the request is sent again once on a new connection, as HTTP clients do:
+    the server never read it."""
 
     def __init__(self, port: int, headers: dict[str, str]) -> None:
         self.port = port
@@ -40,16 +42,30 @@ class Connection:
 
     def send(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
         """(status, body) of the answer; status 0 when the connection failed."""
+        reused = self.conn is not None
+        try:
+            return self._send(method, path, body)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if not reused:
+                return 0, b""
+        except (OSError, http.client.HTTPException):
+            return 0, b""
+        try:
+            return self._send(method, path, body)
+        except (OSError, http.client.HTTPException):
+            return 0, b""
+
+    def _send(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
         if self.conn is None:
             self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
             self.conn.request(method, path, body, self.headers)
             response = self.conn.getresponse()
             return response.status, response.read()
-        except (OSError, http.client.HTTPException):
+        except BaseException:
             self.conn.close()
             self.conn = None
-            return 0, b""
+            raise
 
 
 def _cpu() -> float:
