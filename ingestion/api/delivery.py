@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from confluent_kafka import KafkaError
 
@@ -28,8 +28,10 @@ class NotAcknowledged(Exception):
     """The broker did not acknowledge every message of a request."""
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
+    """One message to produce (a NamedTuple: one is made per event, and a tuple is several
+    times cheaper to make than a frozen dataclass)."""
+
     topic: str
     value: bytes
     key: bytes | None
