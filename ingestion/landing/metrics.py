@@ -75,15 +75,21 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_json_logging(level: int = logging.INFO) -> None:
-    """Route the `valueverse` loggers to stderr as JSON lines (idempotent)."""
+    """Route the `valueverse` loggers to stderr as JSON lines, and the libraries' warnings too
+    (psycopg, for one, logs "error ignored terminating <Copy>" when the server goes away
+    mid-COPY: without a handler of our own, Python printed it as a bare text line). Idempotent."""
     logger = logging.getLogger("valueverse")
     logger.setLevel(level)
     logger.propagate = False
-    if not any(getattr(h, "_valueverse_json", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-        handler._valueverse_json = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
+    root = logging.getLogger()
+    if root.level > logging.WARNING or root.level == logging.NOTSET:
+        root.setLevel(logging.WARNING)
+    for target in (logger, root):
+        if not any(getattr(h, "_valueverse_json", False) for h in target.handlers):
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(JsonFormatter())
+            handler._valueverse_json = True  # type: ignore[attr-defined]
+            target.addHandler(handler)
 
 
 def epoch(ts: datetime) -> float:
