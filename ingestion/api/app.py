@@ -198,11 +198,11 @@ async def _authenticated(request: Request) -> ApiKey:
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "Unauthorized", "send Authorization: Bearer <API key>",
                       {"WWW-Authenticate": "Bearer"})  # fmt: skip
-    keys = _services(request).keys
-    if keys.must_read(token.strip()):
-        key = await run_in_threadpool(keys.verify, token.strip())
+    keys, token = _services(request).keys, token.strip()
+    if keys.must_read(token):
+        key = await run_in_threadpool(keys.verify, token)
     else:
-        key = keys.verify(token.strip())
+        key = keys.verify(token)
     if key is None:
         raise Problem(401, "Unauthorized", "unknown or revoked API key",
                       {"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip

@@ -3,12 +3,14 @@
 One idempotent producer (`acks=all`) per server process. A background thread serves its
 delivery reports and counts each request's acknowledgements, so a request waits for exactly
 its own messages: the answer is 202 only when every one of them was acknowledged, and 503
-when the broker refused one or did not answer in time. The thread wakes the request's event
-loop once, when the last acknowledgement (or the first refusal) arrives, not once per
-message: for a batch of 1,000 events that is one call into the loop instead of 1,000 (each a
-write to the loop's wake-up pipe and a future to settle). Messages
-still queued at a timeout may be delivered later; the client's retry then sends duplicates,
-which landing counts by event_id and never bills twice.
+when the broker refused one or did not answer in time. Messages still queued at a timeout
+may be delivered later; the client's retry then sends duplicates, which landing counts by
+event_id and never bills twice.
+
+Why counted on the thread: it wakes the request's event loop once, when the last
+acknowledgement (or the first refusal) arrives, not once per message. For a batch of 1,000
+events that is one call into the loop instead of 1,000, each a write to the loop's wake-up
+pipe and a future to settle.
 """
 
 from __future__ import annotations
