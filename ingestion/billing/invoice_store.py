@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ingestion.billing.outbox import OUTBOX_DDL, OUTBOX_TABLE
 from ingestion.warehouse import Session, StoreDamaged, WarehouseConfig, connect, transaction
 
 STORE_TABLES = ("finalized_invoices", "finalized_invoice_lines")
@@ -161,6 +162,8 @@ def _refuse_damaged(db: Session, tables: Sequence[str]) -> None:
 
 
 def ensure_store(config: WarehouseConfig) -> None:
-    """Create the billing schema, its tables and (PostgreSQL) its guards if missing."""
+    """Create the billing schema, its tables and (PostgreSQL) its guards if missing, and the
+    notifications outbox (ingestion/billing/outbox.py) that every billing write path feeds."""
     ensure_guarded(config, [_TABLES], _TABLES + _POSTGRES_GUARDS + guards_ddl(STORE_TABLES),
                    STORE_TABLES)  # fmt: skip
+    ensure_guarded(config, [OUTBOX_DDL], OUTBOX_DDL + guards_ddl([OUTBOX_TABLE]), [OUTBOX_TABLE])

@@ -1,0 +1,143 @@
+"""The notifications outbox: `billing.notifications`, one row per thing that happened.
+
+A notification is written by the same transaction as the state change that causes it (an
+invoice finalized, a payment attempt's new state, a dunning step, a threshold crossed), so a
+commit records both and a rollback neither: none is lost and none is invented. Delivery
+(webhooks, email: ingestion/notifications/) reads the outbox afterwards, on its own schedule,
+and never holds up billing.
+
+Why the id is derived from a key and not drawn at random: the key names the change itself
+(`invoice.finalized:VV-000042`, `payment.failed:<attempt id>`), so a rerun, a retry after a
+crash or two racing writers record the same change under the same id, once (the INSERT does
+nothing on a second try). Receivers deduplicate on that id.
+
+Why the payload is stored as text: the bytes stored are the bytes every delivery sends and
+signs, whatever the driver or a later code version would serialize.
+
+Append-only like the rest of the billing store: on PostgreSQL the store's triggers refuse
+UPDATE, DELETE and TRUNCATE (ingestion/billing/invoice_store.py creates the table with them).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from ingestion.warehouse import Session
+
+OUTBOX_TABLE = "notifications"
+SCHEMA_VERSION = 1
+
+# every type a notification can have; ingestion/notifications/schemas/<type>.json documents each
+EVENT_TYPES = (
+    "invoice.finalized",
+    "invoice.adjusted",
+    "payment.succeeded",
+    "payment.failed",
+    "payment.requires_action",
+    "invoice.uncollectible",
+    "dunning.retry_scheduled",
+    "usage.threshold_reached",
+    "spend.threshold_reached",
+    "quality.critical_failed",
+    "finalization.blocked",
+)
+
+# a fixed namespace: the same key gives the same id on every machine and in every version
+_ID_NAMESPACE = uuid.UUID("6f1d3c2e-8b7a-4f5e-9c1d-2a3b4c5d6e7f")
+
+OUTBOX_DDL = """
+CREATE SCHEMA IF NOT EXISTS billing;
+
+CREATE TABLE IF NOT EXISTS billing.notifications (
+    notification_id  VARCHAR PRIMARY KEY,   -- uuid5 of dedup_key: the receivers' dedup id
+    dedup_key        VARCHAR NOT NULL UNIQUE,  -- <type>:<what changed>
+    event_type       VARCHAR NOT NULL,
+    schema_version   INTEGER NOT NULL,
+    customer_id      VARCHAR,               -- whose it is (NULL: the finance team's only)
+    subject          VARCHAR,               -- invoice number, subscription/period, run id
+    payload          VARCHAR NOT NULL,      -- the JSON document delivered, byte for byte
+    recorded_at      TIMESTAMP NOT NULL     -- UTC, when the state change committed
+);
+"""
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One recorded notification, as the outbox holds it."""
+
+    notification_id: str
+    event_type: str
+    customer_id: str | None
+    subject: str | None
+    payload: str
+    recorded_at: datetime
+
+
+def notification_id(dedup_key: str) -> str:
+    """The id a change is known by everywhere: stable for the same key."""
+    return str(uuid.uuid5(_ID_NAMESPACE, dedup_key))
+
+
+def record(
+    db: Session,
+    event_type: str,
+    change: str,
+    data: Mapping[str, Any],
+    customer_id: str | None = None,
+    subject: str | None = None,
+    at: datetime | None = None,
+) -> str:
+    """Record a notification inside the caller's transaction; return its id.
+
+    `change` names what happened, unique within the type (an invoice number, an attempt id and
+    its state): recording the same change again is a no-op. `data` holds the type's fields
+    (its JSON Schema); dates, datetimes and Decimals are written as ISO text and exact decimal
+    strings, never floats."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown notification type {event_type!r}")
+    _refuse_floats(data)
+    key = f"{event_type}:{change}"
+    ident = notification_id(key)
+    when = (at or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+    document = {
+        "id": ident,
+        "type": event_type,
+        "version": SCHEMA_VERSION,
+        "created_at": when.isoformat(timespec="microseconds") + "Z",
+        "data": dict(data),
+    }
+    payload = json.dumps(document, default=_plain, sort_keys=True, separators=(",", ":"))
+    db.execute(
+        "INSERT INTO billing.notifications (notification_id, dedup_key, event_type,"
+        " schema_version, customer_id, subject, payload, recorded_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        [ident, key, event_type, SCHEMA_VERSION, customer_id, subject, payload, when],
+    )
+    return ident
+
+
+def _refuse_floats(value: object) -> None:
+    """Money and quantities travel as exact decimal text; a float would round them silently."""
+    if isinstance(value, float):
+        raise TypeError("a notification cannot carry float (use Decimal)")
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _refuse_floats(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _refuse_floats(item)
+
+
+def _plain(value: object) -> str:
+    """JSON for the values billing holds: exact decimal text, ISO dates."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(f"a notification cannot carry {type(value).__name__}")
