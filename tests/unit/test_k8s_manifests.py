@@ -225,6 +225,27 @@ def test_every_secret_comes_by_secret_key_ref(rendered) -> None:
     assert refs > 3 * 15
 
 
+def test_the_external_secrets_example_makes_every_secret_the_manifests_reference(rendered):
+    """deploy/k8s/examples/external-secrets.yaml is the documented way to create the Secrets:
+    it must make each Secret, with each key, that some container asks for, and nothing else."""
+    referenced = set()
+    for docs in rendered.values():
+        for workload in _workloads(docs):
+            for container in _containers(_pod_spec(workload)):
+                for env in container.get("env", []):
+                    ref = env.get("valueFrom", {}).get("secretKeyRef")
+                    if ref:
+                        referenced.add((ref["name"], ref["key"]))
+    example = K8S / "examples" / "external-secrets.yaml"
+    made = {
+        (doc["spec"]["target"]["name"], item["secretKey"])
+        for doc in yaml.safe_load_all(example.read_text())
+        if doc and doc["kind"] == "ExternalSecret"
+        for item in doc["spec"]["data"]
+    }
+    assert made == referenced
+
+
 def test_each_service_logs_in_as_its_own_role(rendered) -> None:
     expected = {
         "api": ("valueverse_api", "valueverse-db-api"),
