@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import subprocess  # nosec B404 - runs kubectl on the repository's own files
+import sys
 from pathlib import Path
 
 import pytest
@@ -418,3 +419,23 @@ def test_every_config_map_reference_resolves(rendered) -> None:
                 names += [r["configMapRef"]["name"] for r in container.get("envFrom", [])]
             for name in names:
                 assert name in config_maps, (overlay, workload["metadata"]["name"], name)
+
+
+def test_every_command_of_the_platform_image_exists(rendered) -> None:
+    """The commands the manifests give the platform's image are its venv's console scripts
+    (the image installs the same locked dependencies), and the files they name exist."""
+    bin_dir = Path(sys.executable).parent
+    commands = set()
+    for docs in rendered.values():
+        for workload in _workloads(docs):
+            for container in _containers(_pod_spec(workload)):
+                if container["image"].split("/")[-1].split(":")[0] != PLATFORM_IMAGE:
+                    continue
+                command = container.get("command") or ["valueverse"]  # the image's entrypoint
+                commands.add(command[0])
+                for word in [*command, *container.get("args", [])]:
+                    if word.endswith(".py"):
+                        assert (ROOT / word).is_file(), word
+    assert commands == {"valueverse", "streamlit", "dagster", "dagster-webserver", "dagster-daemon"}
+    for command in commands:
+        assert (bin_dir / command).is_file(), command
