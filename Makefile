@@ -39,7 +39,13 @@ $(BIN)/valueverse: $(UV) pyproject.toml uv.lock
 	$(BIN)/python -m compileall -q ingestion dagster_project dashboards tests
 	@touch $@
 
-install: $(BIN)/valueverse
+# The front-end files Data Docs load (ingestion/quality/offline_docs.py), from the npm registry
+# at the versions package-lock.json pins, so the report renders with no network.
+QUALITY_ASSETS := ingestion/quality/assets
+$(QUALITY_ASSETS)/node_modules/.package-lock.json: $(QUALITY_ASSETS)/package.json $(QUALITY_ASSETS)/package-lock.json
+	npm ci --prefix $(QUALITY_ASSETS) --ignore-scripts --no-audit --no-fund --loglevel=error
+
+install: $(BIN)/valueverse $(QUALITY_ASSETS)/node_modules/.package-lock.json
 
 # Start the machine's PostgreSQL cluster if it is not accepting connections.
 postgres:
