@@ -5,6 +5,12 @@
 # not recorded. Pin it where one is (`docker buildx imagetools inspect
 # python:3.11.14-slim-bookworm`) by appending @sha256:<digest> to both FROM lines.
 
+# --- assets: the npm packages Data Docs load (ingestion/quality/assets/package-lock.json)
+FROM node:20.19.5-bookworm-slim AS assets
+WORKDIR /assets
+COPY ingestion/quality/assets/package.json ingestion/quality/assets/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
 # --- build: the locked production dependencies (no dev group, no demo extra) into /app/.venv
 FROM python:3.11.14-slim-bookworm AS build
 # the uv the Makefile pins (UV_VERSION), so the image resolves exactly what uv.lock says
@@ -18,8 +24,12 @@ COPY ingestion ingestion
 COPY dagster_project dagster_project
 COPY dashboards dashboards
 COPY dbt dbt
+# only the few MB of them the report loads, where offline_docs looks by default
+COPY --from=assets /assets/node_modules /tmp/node_modules
 RUN uv sync --frozen --no-dev \
- && .venv/bin/python -m compileall -q ingestion dagster_project dashboards
+ && .venv/bin/python -m compileall -q ingestion dagster_project dashboards \
+ && .venv/bin/python -m ingestion.quality.offline_docs /tmp/node_modules \
+    ingestion/quality/assets/node_modules
 
 # --- runtime: the venv and the code, owned by root and read-only to the user that runs them
 FROM python:3.11.14-slim-bookworm AS runtime

@@ -39,7 +39,13 @@ $(BIN)/valueverse: $(UV) pyproject.toml uv.lock
 	$(BIN)/python -m compileall -q ingestion dagster_project dashboards tests
 	@touch $@
 
-install: $(BIN)/valueverse
+# The front-end files Data Docs load (ingestion/quality/offline_docs.py), from the npm registry
+# at the versions package-lock.json pins, so the report renders with no network.
+QUALITY_ASSETS := ingestion/quality/assets
+$(QUALITY_ASSETS)/node_modules/.package-lock.json: $(QUALITY_ASSETS)/package.json $(QUALITY_ASSETS)/package-lock.json
+	npm ci --prefix $(QUALITY_ASSETS) --ignore-scripts --no-audit --no-fund --loglevel=error
+
+install: $(BIN)/valueverse $(QUALITY_ASSETS)/node_modules/.package-lock.json
 
 # Start the machine's PostgreSQL cluster if it is not accepting connections.
 postgres:
@@ -120,7 +126,8 @@ docs: install
 # on $VALUEVERSE_WAREHOUSE, else the demo's warehouse; stopped when Dagster stops.
 # Dagster's UI and the dashboards behind one login (Caddy, deploy/Caddyfile): the proxy listens
 # on VALUEVERSE_UI_BIND (default 127.0.0.1) at DAGSTER_PORT and DASHBOARD_PORT, the services on
-# loopback ports only it uses. The password's bcrypt hash is made here from the environment
+# loopback ports only it uses; the data-quality report (Data Docs) at /quality-report/ on the
+# dashboards' port. The password's bcrypt hash is made here from the environment
 # (through stdin, never a command line). With KAFKA_BOOTSTRAP_SERVERS set, the usage API too,
 # on 127.0.0.1:API_PORT (8080): it authenticates every request with its own API keys.
 UI_UPSTREAM_DAGSTER := 127.0.0.1:3001
@@ -143,6 +150,7 @@ up: install caddy
 	trap 'kill $$dash $$dag $$api 2>/dev/null' EXIT INT TERM; \
 	VALUEVERSE_UI_PASSWORD_HASH=$$(printf '%s\n' "$$VALUEVERSE_UI_PASSWORD" | caddy hash-password) \
 	  DAGSTER_UPSTREAM=$(UI_UPSTREAM_DAGSTER) DASHBOARD_UPSTREAM=$(UI_UPSTREAM_DASHBOARD) \
+	  VALUEVERSE_QUALITY_REPORT_DIR=$${VALUEVERSE_QUALITY_DIR:-$(CURDIR)/valueverse-quality}/gx/uncommitted/data_docs/local_site \
 	  caddy run --config deploy/Caddyfile --adapter caddyfile
 
 # Debian's Caddy: the authenticating reverse proxy of `make up` (and its test).

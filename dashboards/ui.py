@@ -6,6 +6,7 @@ currency's exponent, for display only); charts get floats, tables and CSVs the e
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -17,6 +18,17 @@ import streamlit as st
 
 from dashboards import queries
 from ingestion.warehouse import redact_url
+
+QUALITY_REPORT_URL_ENV = "VALUEVERSE_QUALITY_REPORT_URL"
+# where the login proxy serves the Data Docs (deploy/Caddyfile), on the dashboards' own host
+QUALITY_REPORT_URL = "/quality-report/index.html"
+
+
+def quality_report_url() -> str:
+    """The Data Docs link people follow: a URL, not the file path the run wrote, which a browser
+    on another machine cannot open. $VALUEVERSE_QUALITY_REPORT_URL where it is served
+    elsewhere, else the path the proxy serves it at beside the dashboards."""
+    return (os.environ.get(QUALITY_REPORT_URL_ENV) or "").strip() or QUALITY_REPORT_URL
 
 
 def money(value: Any, exponent: int, currency: str | None = None) -> str:

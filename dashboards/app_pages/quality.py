@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import streamlit as st
 
@@ -53,11 +52,8 @@ if ui.need_marts(url):
         cols3[3].metric("Critical failures", int(row["critical_failures"]))
         docs = row["docs_index"]
         if docs:
-            st.markdown(
-                f"Data Docs: [{docs}]({Path(str(docs)).as_uri()})"
-                if str(docs).startswith("/")
-                else f"Data Docs: {docs}"
-            )
+            st.markdown(f"[Data Docs]({ui.quality_report_url()}): every expectation of every run")
+            st.caption(f"Written by the run to {docs}")
         failed = results[~results["success"].astype(bool)]
         st.caption(f"{len(results)} expectations, {len(failed)} failed")
         ui.table(results, "expectation_results")

@@ -27,9 +27,12 @@ from ingestion.quality.config import QualityError, Thresholds
 from ingestion.quality.config import docs_dir as resolve_docs_dir
 from ingestion.quality.frames import Reader, open_reader
 from ingestion.quality.gx_helpers import is_critical
+from ingestion.quality.offline_docs import AssetsMissing, make_offline
 from ingestion.quality.report import QualityReport, SuiteCounts
 from ingestion.quality.results import write_results
 from ingestion.warehouse import WarehouseConfig
+
+log = logging.getLogger(__name__)
 
 REQUIRED = [("raw", "events"), ("raw", "ingest_batches"), ("marts", "rated_usage")]
 REQUIRED += [("marts", "unbilled_usage"), ("marts", "invoice_lines"), ("marts", "invoices")]
@@ -192,6 +195,17 @@ def _count(counts: SuiteCounts, rows: list[ResultRow]) -> None:
 
 
 def _build_docs(context: Any) -> Path:
+    """Build the Data Docs site and make it load nothing from the network (offline_docs).
+    Missing assets are logged, not raised: the results are recorded either way, and a
+    report that needs a CDN is no reason to stop billing."""
     sites = context.build_data_docs()
     url = sites.get("local_site") or next(iter(sites.values()))
-    return Path(unquote(urlsplit(url).path))
+    index = Path(unquote(urlsplit(url).path))
+    try:
+        remote = make_offline(index.parent)
+    except AssetsMissing as exc:
+        log.warning("Data Docs left loading from CDNs: %s", exc)
+        return index
+    if remote:
+        log.warning("Data Docs still load from other hosts: %s", "; ".join(remote[:5]))
+    return index

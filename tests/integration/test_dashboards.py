@@ -245,7 +245,13 @@ def test_quality_page(dashboard_warehouse: str, monkeypatch) -> None:
     (unbilled,) = query(url, "select count(*) from marts.unbilled_usage")[0]
     assert shown["Unbilled events"] == str(unbilled)
     assert shown["Critical failures"] == "0"
-    assert any(DOCS_INDEX in m.value for m in at.markdown)
+    # a link a browser on another machine can follow (the proxy's path), not the file path
+    assert "[Data Docs](/quality-report/index.html)" in [m.value.split(":")[0] for m in at.markdown]
+    assert any(DOCS_INDEX in c.value for c in at.caption)
+    assert not any("file://" in m.value for m in at.markdown)
+    monkeypatch.setenv("VALUEVERSE_QUALITY_REPORT_URL", "https://reports.example/quality/")
+    moved = _app(url, monkeypatch, "quality")
+    assert any("[Data Docs](https://reports.example/quality/)" in m.value for m in moved.markdown)
     _same(
         _frame(at, "expectation_results"),
         url,
