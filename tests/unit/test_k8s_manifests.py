@@ -132,9 +132,15 @@ def test_every_container_is_locked_down_with_requests_and_limits(rendered) -> No
     assert checked >= 3 * 10
 
 
+# the one volume that outlives a pod on purpose: the quality runs write the report there and the
+# login proxy serves it (read-only) from another pod
+SHARED_WRITABLE = {("dagster-code", "quality-report")}
+
+
 def test_what_a_container_writes_goes_to_an_empty_dir(rendered) -> None:
     """A read-only root needs somewhere to write: every writable mount is an emptyDir (nothing
-    a pod writes outlives it), and every container of the platform's image has its /tmp."""
+    a pod writes outlives it) but the report's shared volume, and every container of the
+    platform's image has its /tmp."""
     for overlay, docs in rendered.items():
         for workload in _workloads(docs):
             pod = _pod_spec(workload)
@@ -144,7 +150,8 @@ def test_what_a_container_writes_goes_to_an_empty_dir(rendered) -> None:
                 mounts = container.get("volumeMounts", [])
                 for mount in mounts:
                     volume = volumes[mount["name"]]
-                    if not mount.get("readOnly") and "subPath" not in mount:
+                    shared = (workload["metadata"]["name"], mount["name"]) in SHARED_WRITABLE
+                    if not mount.get("readOnly") and "subPath" not in mount and not shared:
                         assert "emptyDir" in volume, (where, mount["mountPath"])
                 if container["image"].split("/")[-1].startswith(f"{PLATFORM_IMAGE}:"):
                     assert "/tmp" in {m["mountPath"] for m in mounts}, where
@@ -439,3 +446,22 @@ def test_every_command_of_the_platform_image_exists(rendered) -> None:
     assert commands == {"valueverse", "streamlit", "dagster", "dagster-webserver", "dagster-daemon"}
     for command in commands:
         assert (bin_dir / command).is_file(), command
+
+
+def test_the_proxy_serves_the_report_the_quality_runs_write(rendered) -> None:
+    """The login proxy's report folder is on the volume dagster-code's quality runs write, at
+    the Data Docs site under VALUEVERSE_QUALITY_DIR, mounted read-only."""
+    for overlay, docs in rendered.items():
+        deployments = _of_kind(docs, "Deployment")
+        (code,) = _pod_spec(deployments["dagster-code"])["containers"]
+        (proxy,) = _pod_spec(deployments["proxy"])["containers"]
+        quality_dir = {e["name"]: e.get("value") for e in code["env"]}["VALUEVERSE_QUALITY_DIR"]
+        report_dir = {e["name"]: e.get("value") for e in proxy["env"]}[
+            "VALUEVERSE_QUALITY_REPORT_DIR"
+        ]
+        code_mount = {m["name"]: m for m in code["volumeMounts"]}["quality-report"]
+        proxy_mount = {m["name"]: m for m in proxy["volumeMounts"]}["quality-report"]
+        assert quality_dir == code_mount["mountPath"], overlay
+        site = report_dir.removeprefix(proxy_mount["mountPath"])
+        assert site == "/gx/uncommitted/data_docs/local_site", overlay
+        assert proxy_mount.get("readOnly") is True, overlay
