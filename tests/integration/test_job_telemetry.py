@@ -15,6 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from ingestion import job_telemetry
+from ingestion.billing import dbt_runner
 from ingestion.billing.finalization import finalize
 from ingestion.billing.invoice_store import ensure_store
 from ingestion.demo.localstripe import LocalStripe
@@ -212,3 +214,24 @@ def test_an_unreachable_pushgateway_never_fails_the_job(
     result = finalize(_warehouse(tmp_path), AS_OF, grace_days=3)
     assert len(result.finalized) == 2
     assert _only(spans, "finalize invoices").attributes["outcome"] == "blocked"  # type: ignore[index]
+
+
+def test_a_failed_dbt_build_is_an_error_span_with_its_node_counts(
+    spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """dbt itself is not run here (the scenario tests do, many times): the build's result is
+    what dbt returns for one failing test and the model it stopped."""
+    statuses = ["success", "pass", "fail", "skipped"]
+    dbt_result = SimpleNamespace(results=[SimpleNamespace(status=s) for s in statuses])
+    counts = dbt_runner._node_counts(dbt_result)
+    assert counts == {"nodes": 4, "nodes_failed": 1, "nodes_skipped": 1}
+    monkeypatch.setattr(dbt_runner, "_build", lambda config, as_of, full: (1, counts))
+
+    config = resolve(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    assert dbt_runner.build(config, AS_OF) == 1
+    span = _only(spans, "dbt build")
+    assert span.status.status_code is StatusCode.ERROR
+    assert dict(span.attributes or {}) == {
+        "as_of": "2026-02-04", "full": False, "nodes": 4, "nodes_failed": 1, "nodes_skipped": 1,
+        "outcome": "failed",
+    }  # fmt: skip
