@@ -14,16 +14,15 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from ingestion.warehouse import env_decimal, env_int
-
-
-def _share(name: str, default: str) -> Decimal:
-    return env_decimal(name, default, Decimal(0), Decimal(1))
+from ingestion.quality import thresholds as limits
+from ingestion.warehouse import env_int
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """When the landing sensors alert. Shares are Decimals: exact, like the counts they divide."""
+    """When the landing sensors alert. Shares are Decimals: exact, like the counts they divide.
+    Variables and defaults are the platform's shared ones (ingestion/quality/thresholds.py),
+    which the quality suites and the alert rules use too."""
 
     freshness_hours: int
     max_reject_share: Decimal
@@ -33,10 +32,12 @@ class Thresholds:
     @classmethod
     def from_env(cls) -> Thresholds:
         return cls(
-            freshness_hours=env_int("VALUEVERSE_FRESHNESS_HOURS", 2),
-            max_reject_share=_share("VALUEVERSE_MAX_REJECT_SHARE", "0.01"),
-            max_conflict_share=_share("VALUEVERSE_MAX_CONFLICT_SHARE", "0.001"),
-            max_unbilled_share=_share("VALUEVERSE_MAX_UNBILLED_SHARE", "0.05"),
+            freshness_hours=env_int(
+                limits.FRESHNESS_HOURS.env, int(limits.FRESHNESS_HOURS.default)
+            ),
+            max_reject_share=limits.MAX_REJECT_SHARE.read(),
+            max_conflict_share=limits.MAX_CONFLICT_SHARE.read(),
+            max_unbilled_share=limits.MAX_UNBILLED_SHARE.read(),
         )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestion.billing.payments_store import ensure_payments_store
+from ingestion.job_telemetry import job_run
 from ingestion.landing.sinks import backends
 from ingestion.warehouse import (
     WarehouseConfig,
@@ -219,10 +220,20 @@ def build(config: WarehouseConfig, as_of: date | None, full: bool = False) -> in
 
     Incremental by default (dbt/DECISIONLOG.md, "Incremental build"); `full=True` passes
     --full-refresh and runs every test on every row. dbt's log goes to stderr: stdout stays
-    free for the CLI's own output. The last stderr line gives the time of each phase.
+    free for the CLI's own output. The last stderr line gives the time of each phase. One
+    `dbt build` span (ingestion/job_telemetry.py) with the nodes run, failed and skipped.
     """
-    started = time.perf_counter()
     as_of = as_of or datetime.now(UTC).date()
+    with job_run("dbt build", as_of=as_of.isoformat(), full=full) as run:
+        code, counts = _build(config, as_of, full)
+        run.record(**counts)
+        if code:
+            run.fail("failed", "dbt build failed")
+    return code
+
+
+def _build(config: WarehouseConfig, as_of: date, full: bool) -> tuple[int, dict[str, int]]:
+    started = time.perf_counter()
     version = code_version()
     raw_ready, verified = _warehouse_state(config, version)
     prepare_build(config, raw_ready)
@@ -250,13 +261,14 @@ def build(config: WarehouseConfig, as_of: date | None, full: bool = False) -> in
         f"{' '.join(skipped)})",
         file=sys.stderr,
     )
+    counts = _node_counts(result.result)
     if result.exception is not None:  # dbt itself failed (project, profile, connection)
         print(f"valueverse: dbt could not run: {result.exception}", file=sys.stderr)
-        return 1
+        return 1, counts
     if not result.success:
         print("valueverse: dbt build failed (see the log above)", file=sys.stderr)
-        return 1
-    return 0
+        return 1, counts
+    return 0, counts
 
 
 def parse(config: WarehouseConfig, as_of: date) -> int:
@@ -279,6 +291,19 @@ def _node_times(run: Any, top: int = 5) -> tuple[float, str]:
         return float(run.elapsed_time), ", ".join(f"{n} {t:.2f} s" for t, n in times[:top])
     except (AttributeError, TypeError):  # dbt failed before running nodes
         return 0.0, "-"
+
+
+def _node_counts(run: Any) -> dict[str, int]:
+    """Nodes dbt ran (models, seeds, tests), those that failed (errors, failing tests) and
+    those skipped after a failure upstream; all zero when dbt stopped before running nodes."""
+    statuses = [
+        str(getattr(r.status, "value", r.status)) for r in getattr(run, "results", None) or ()
+    ]
+    return {
+        "nodes": len(statuses),
+        "nodes_failed": sum(s in ("error", "fail") for s in statuses),
+        "nodes_skipped": statuses.count("skipped"),
+    }
 
 
 def _release_connections() -> None:

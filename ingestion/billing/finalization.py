@@ -28,6 +28,7 @@ from typing import Any
 
 from ingestion.billing.export import format_amount
 from ingestion.billing.invoice_store import ensure_store
+from ingestion.job_telemetry import job_run
 from ingestion.warehouse import (
     Session,
     UsageError,
@@ -121,7 +122,20 @@ def finalize(
     grace_days: int = DEFAULT_GRACE_DAYS,
     series: str | None = None,
 ) -> FinalizeResult:
-    """Finalize every invoice whose period ended on or before `as_of - grace_days`."""
+    """Finalize every invoice whose period ended on or before `as_of - grace_days`; one
+    `finalize invoices` span (ingestion/job_telemetry.py) with its counts."""
+    with job_run("finalize invoices", as_of=as_of.isoformat(), grace_days=grace_days) as run:
+        result = _finalize(config, as_of, grace_days, series)
+        run.record(finalized=len(result.finalized), blocked=len(result.blocked),
+                   already_finalized=result.already_finalized)  # fmt: skip
+        if result.blocked:
+            run.outcome = "blocked"
+    return result
+
+
+def _finalize(
+    config: WarehouseConfig, as_of: date, grace_days: int, series: str | None
+) -> FinalizeResult:
     if grace_days < 0:
         raise UsageError(f"grace days must be 0 or more, got {grace_days}")
     refuse_future(as_of, "finalization as of")

@@ -23,9 +23,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from ingestion.billing.payments_store import ensure_payments_store
+from ingestion.job_telemetry import job_run
 from ingestion.payments import dunning
 from ingestion.payments.attempts import Attempt, charge_attempt, record_pending, record_state
-from ingestion.payments.gateway import GatewayUnavailable, PaymentGateway
+from ingestion.payments.gateway import (
+    FAILED,
+    REQUIRES_ACTION,
+    SUCCEEDED,
+    GatewayUnavailable,
+    PaymentGateway,
+)
 from ingestion.payments.reconcile import ReconcileCounts, reconcile
 from ingestion.payments.settings import PaymentSettings, SettingsError, minor_units
 from ingestion.payments.store import PaymentsDb
@@ -56,6 +63,9 @@ class CollectResult:
     newly_uncollectible: int = 0
     nothing_due: int = 0  # finalized invoices with total <= 0, excluded
     refused: int = 0  # totals with more decimals than their currency: not charged, logged
+    succeeded: int = 0  # of this run's charges: paid at once
+    failed: int = 0  # declined, or refused by the processor for this invoice
+    requires_action: int = 0  # waiting for the customer to authenticate
     reconcile: ReconcileCounts | None = None
     stopped_unreachable: bool = False
     statuses: dict[str, int] | None = None  # invoices by payment status after the run
@@ -95,8 +105,31 @@ def collect(
     retries: bool = True,
 ) -> CollectResult:
     """Reconcile, then charge what is due; `first_attempts`/`retries` let Dagster run the
-    collection and the dunning job separately (both always reconcile first)."""
+    collection and the dunning job separately (both always reconcile first). One
+    `payments collect` span (ingestion/job_telemetry.py) with this run's counts."""
     clock = utc_naive(now)
+    with job_run("payments collect", as_of=clock.date().isoformat(), now=clock.isoformat(),
+                 first_attempts=first_attempts, retries=retries) as run:  # fmt: skip
+        result = _collect(config, gateway, clock, settings, first_attempts, retries)
+        unreachable = result.stopped_unreachable or bool(result.reconcile and
+                                                         result.reconcile.unreachable)  # fmt: skip
+        run.record(charged=result.charged, retries=result.retries, succeeded=result.succeeded,
+                   failed=result.failed, requires_action=result.requires_action,
+                   newly_uncollectible=result.newly_uncollectible, refused=result.refused,
+                   stripe_unreachable=unreachable)  # fmt: skip
+        if unreachable:
+            run.fail("stripe_unreachable", "Stripe could not be reached: attempts stay pending")
+    return result
+
+
+def _collect(
+    config: WarehouseConfig,
+    gateway: PaymentGateway,
+    clock: datetime,
+    settings: PaymentSettings | None,
+    first_attempts: bool,
+    retries: bool,
+) -> CollectResult:
     refuse_future(clock, "a payment run's clock")
     settings = settings or PaymentSettings.from_env()
     ensure_payments_store(config)
@@ -144,13 +177,16 @@ def _charge_due(
         attempt = Attempt.new(invoice_id, number, customer_id, step.attempt_no, amount,
                               currency, int(exponent))  # fmt: skip
         try:
-            _charge(db, gateway, settings, attempt, now)
+            status = _charge(db, gateway, settings, attempt, now)
         except GatewayUnavailable as exc:
             log.warning("Stripe unreachable, collection stopped (attempt stays pending): %s", exc)
             result.stopped_unreachable = True
             return
         result.charged += 1
         result.retries += step.attempt_no > 1
+        result.succeeded += status == SUCCEEDED
+        result.failed += status == FAILED
+        result.requires_action += status == REQUIRES_ACTION
 
 
 def _charge(
@@ -159,7 +195,8 @@ def _charge(
     settings: PaymentSettings,
     attempt: Attempt,
     now: datetime,
-) -> None:
+) -> str:
+    """Charge one attempt and record the answer; returns the charge's status."""
     record_pending(db, attempt, now)
     if attempt.attempt_no > 1:
         db.insert("dunning_events", {"invoice_id": attempt.invoice_id,
@@ -169,3 +206,4 @@ def _charge(
                   ignore_conflict=True)  # fmt: skip
     charged = charge_attempt(db, gateway, settings, attempt, now)
     record_state(db, attempt, 2, charged, "collect", now, settings.schedule_days)
+    return charged.status

@@ -24,6 +24,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from ingestion.job_telemetry import job_run
 from ingestion.payments.attempts import charge_attempt, open_attempts, record_state
 from ingestion.payments.expiry import expire, is_expired
 from ingestion.payments.gateway import (
@@ -57,7 +58,21 @@ def reconcile(
     settings: PaymentSettings,
     now: datetime,
 ) -> ReconcileCounts:
-    """Settle open attempts (see the module's docstring)."""
+    """Settle open attempts (see the module's docstring); one `payments reconcile` span
+    (ingestion/job_telemetry.py) with the counts."""
+    with job_run("payments reconcile", now=now.isoformat()) as run:
+        counts = _reconcile(db, gateway, settings, now)
+        run.record(reconciled=counts.reconciled, resent=counts.resent,
+                   still_open=counts.still_open, expired=counts.expired,
+                   duplicates=counts.duplicates, stripe_unreachable=counts.unreachable)  # fmt: skip
+        if counts.unreachable:
+            run.fail("stripe_unreachable", "Stripe could not be reached")
+    return counts
+
+
+def _reconcile(
+    db: PaymentsDb, gateway: PaymentGateway, settings: PaymentSettings, now: datetime
+) -> ReconcileCounts:
     counts = ReconcileCounts()
     hours = settings.action_timeout_hours
     for attempt, state_no, status, intent_id, waiting_since in open_attempts(db):

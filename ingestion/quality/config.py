@@ -2,7 +2,9 @@
 
 Why the environment: the same run is started by the CLI, by Dagster and by
 tests, and each wants different tolerances without code changes (house style:
-configuration from the environment, every variable listed in .env.example).
+configuration from the environment, every variable listed in .env.example). The limits
+and their variables are the platform's shared ones (thresholds.py), so the suites warn
+where the Dagster sensors and the alert rules do.
 Rates are shares of all events that reached landing, so a noisy producer is
 visible however many batches it spread over.
 """
@@ -10,21 +12,15 @@ visible however many batches it spread over.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingestion.quality import thresholds as limits
+from ingestion.warehouse import ConfigError
+
 DOCS_DIR_ENV = "VALUEVERSE_QUALITY_DIR"
 DEFAULT_DOCS_DIR = "valueverse-quality"
-
-# name -> default; every name is listed in .env.example and README.md.
-THRESHOLD_DEFAULTS: dict[str, float] = {
-    "VALUEVERSE_QUALITY_MAX_DUPLICATE_RATE": 0.05,
-    "VALUEVERSE_QUALITY_MAX_CONFLICT_RATE": 0.01,
-    "VALUEVERSE_QUALITY_MAX_REJECT_RATE": 0.05,
-    "VALUEVERSE_QUALITY_MAX_UNBILLED_SHARE": 0.05,
-    "VALUEVERSE_QUALITY_VOLUME_MIN_RATIO": 0.5,
-    "VALUEVERSE_QUALITY_VOLUME_MAX_RATIO": 2.0,
-}
 
 
 class QualityError(Exception):
@@ -43,26 +39,19 @@ class Thresholds:
     volume_max_ratio: float
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Thresholds:
-        env = os.environ if environ is None else environ
-        values = {}
-        for name, default in THRESHOLD_DEFAULTS.items():
-            text = (env.get(name) or "").strip()
-            try:
-                value = float(text) if text else default
-            except ValueError:
-                raise QualityError(f"{name} must be a number, got {text!r}") from None
-            if value < 0:
-                raise QualityError(f"{name} must be >= 0, got {text!r}")
-            values[name] = value
-        return cls(
-            max_duplicate_rate=values["VALUEVERSE_QUALITY_MAX_DUPLICATE_RATE"],
-            max_conflict_rate=values["VALUEVERSE_QUALITY_MAX_CONFLICT_RATE"],
-            max_reject_rate=values["VALUEVERSE_QUALITY_MAX_REJECT_RATE"],
-            max_unbilled_share=values["VALUEVERSE_QUALITY_MAX_UNBILLED_SHARE"],
-            volume_min_ratio=values["VALUEVERSE_QUALITY_VOLUME_MIN_RATIO"],
-            volume_max_ratio=values["VALUEVERSE_QUALITY_VOLUME_MAX_RATIO"],
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Thresholds:
+        """The shared limits (ingestion/quality/thresholds.py), as the suites' floats."""
+        try:
+            return cls(
+                max_duplicate_rate=float(limits.MAX_DUPLICATE_SHARE.read(environ)),
+                max_conflict_rate=float(limits.MAX_CONFLICT_SHARE.read(environ)),
+                max_reject_rate=float(limits.MAX_REJECT_SHARE.read(environ)),
+                max_unbilled_share=float(limits.MAX_UNBILLED_SHARE.read(environ)),
+                volume_min_ratio=float(limits.VOLUME_MIN_RATIO.read(environ)),
+                volume_max_ratio=float(limits.VOLUME_MAX_RATIO.read(environ)),
+            )
+        except ConfigError as exc:
+            raise QualityError(str(exc)) from None
 
 
 def docs_dir(explicit: Path | None = None, environ: dict[str, str] | None = None) -> Path:

@@ -201,7 +201,7 @@ def test_threshold_breach_is_a_warning_that_does_not_fail_the_run(
         assert (
             "landing_rates expect_column_values_to_be_between (reject_rate)" in report.warnings[0]
         )
-        assert "allowed 0.0..0.05" in report.warnings[0]
+        assert "allowed 0.0..0.01" in report.warnings[0]
         rows = query(
             url,
             "SELECT critical, success FROM quality.expectation_results "

@@ -17,10 +17,10 @@ from ingestion.quality.suites_billing import rounded
 
 def test_thresholds_default_and_override() -> None:
     defaults = Thresholds.from_env({})
-    assert defaults.max_reject_rate == 0.05 and defaults.volume_max_ratio == 2.0
-    custom = Thresholds.from_env({"VALUEVERSE_QUALITY_MAX_REJECT_RATE": "0.2",
-                                  "VALUEVERSE_QUALITY_MAX_CONFLICT_RATE": " "})  # fmt: skip
-    assert custom.max_reject_rate == 0.2 and custom.max_conflict_rate == 0.01
+    assert defaults.max_reject_rate == 0.01 and defaults.volume_max_ratio == 2.0
+    custom = Thresholds.from_env({"VALUEVERSE_MAX_REJECT_SHARE": "0.2",
+                                  "VALUEVERSE_MAX_CONFLICT_SHARE": " "})  # fmt: skip
+    assert custom.max_reject_rate == 0.2 and custom.max_conflict_rate == 0.001
 
 
 @pytest.mark.parametrize("bad", ["lots", "-0.1"])
