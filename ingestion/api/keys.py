@@ -27,6 +27,7 @@ SCOPES = ("events:write", "usage:read", "invoices:read")
 # bandit: the public prefix that marks a token as ours (like sk_ at Stripe), not a secret
 TOKEN_PREFIX = "vvk_"  # nosec B105
 KEY_CACHE_SECONDS = 2.0
+KEY_STORE_WAIT_SECONDS = 2.0
 _CACHE_ENTRIES = 10_000
 _ID_CHARS = 12
 
@@ -190,7 +191,9 @@ class KeyVerifier:
             cached = self._cache.get(key_id)
             if cached is not None and now - cached[0] < self.ttl:
                 return cached[1]
-        with connect(self.config, read_only=True) as db:
+        # waits a little for a writer: on DuckDB the server's own rejects (rejects.py) hold the
+        # file for a moment, and a read refused at once was a 500
+        with connect(self.config, read_only=True, wait=KEY_STORE_WAIT_SECONDS) as db:
             row = db.one(f"SELECT {_COLUMNS} FROM api.keys WHERE key_id = %s", [key_id])
         key = ApiKey.from_row(row) if row else None
         with self._lock:
