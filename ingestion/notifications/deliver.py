@@ -13,9 +13,9 @@ disable_after_hours without one success in between is disabled, and the finance 
 an email saying so.
 
 Bounded work: at most `batch` notifications per endpoint per run; one request at a time per
-endpoint (a receiver never sees two of ours at once); after a failure the endpoint's remaining
-due notifications wait for the next run, so a dead receiver costs one timeout per run, not
-one per notification; payloads over `max_payload_bytes` are logged as failed, never sent.
+endpoint (a receiver never sees two of ours at once); after a failure the endpoint's other
+due notifications wait until that failure's retry is due (the schedule paces the endpoint),
+so a dead receiver costs one timeout per step of the schedule, not one per notification; payloads over `max_payload_bytes` are logged as failed, never sent.
 """
 
 from __future__ import annotations
@@ -84,22 +84,39 @@ def deliver(
     settings = settings or DeliverySettings.from_env()
     smtp = smtp if smtp is not None else SmtpSettings.from_env()
     clock = now or utc_now()
+    started = time.monotonic()
     ensure_notify_store(config)
     run = DeliveryRun()
     with connect(config) as db:
         endpoints = load_endpoints(db, enabled_only=True)
         master = signing_key() if any(not e.is_email for e in endpoints) else b""
         for endpoint in endpoints:
+            if _backing_off(db, endpoint, clock):
+                continue
             for due in due_for(db, endpoint, clock, settings.batch):
                 outcome = _attempt(endpoint, due, master, clock, settings, smtp)
-                status = _log(db, endpoint, due, outcome, clock)
+                # the run's clock plus the time it has taken: rows stay in the order they happened
+                logged = clock + timedelta(seconds=time.monotonic() - started)
+                status = _log(db, endpoint, due, outcome, logged)
                 setattr(run, status, getattr(run, status) + 1)
                 if not outcome.ok:
-                    break  # the rest waits for the next run: one timeout per run, not per row
+                    break  # the rest waits until this one's retry is due (_backing_off)
             if _failing_too_long(db, endpoint, clock, settings):
                 _disable(db, endpoint, clock, settings, smtp)
                 run.disabled.append(endpoint.endpoint_id)
     return run
+
+
+def _backing_off(db: Session, endpoint: Endpoint, clock: datetime) -> bool:
+    """Whether the endpoint's latest attempt failed and its retry is not due yet: the retry
+    schedule paces the whole endpoint, so a receiver that is down gets one request per step of
+    the schedule, not one per waiting notification (a replay request lifts the pause)."""
+    row = db.one(
+        "SELECT status, next_attempt_at FROM notify.deliveries WHERE endpoint_id = %s"
+        " ORDER BY logged_at DESC, attempt DESC LIMIT 1",
+        [endpoint.endpoint_id],
+    )
+    return row is not None and row[0] == "failed" and row[1] > clock
 
 
 def _attempt(

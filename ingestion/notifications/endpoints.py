@@ -102,6 +102,38 @@ def disable_endpoint(db: Session, endpoint_id: str, reason: str, now: datetime) 
     return True
 
 
+def disable_by_hand(config: WarehouseConfig, endpoint_id: str) -> bool:
+    ensure_notify_store(config)
+    with transaction(config) as db:
+        return disable_endpoint(db, endpoint_id, "disabled by hand", utc_now())
+
+
+def list_endpoints(config: WarehouseConfig) -> list[dict[str, Any]]:
+    """Every endpoint as plain values (what `webhooks list` prints; there is no secret)."""
+    ensure_notify_store(config)
+    with connect(config) as db:
+        endpoints = load_endpoints(db)
+    return [
+        {
+            "endpoint_id": e.endpoint_id,
+            "url": e.url,
+            "events": list(e.event_types),
+            "customer_id": e.customer_id,
+            "enabled": e.enabled,
+            "generation": e.generation,
+            "previous_secret_valid_until": _iso(e.previous_valid_until),
+            "created_at": _iso(e.created_at),
+            "disabled_at": _iso(e.disabled_at),
+            "disabled_reason": e.disabled_reason,
+        }  # fmt: skip
+        for e in endpoints
+    ]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
 def enable_endpoint(config: WarehouseConfig, endpoint_id: str) -> bool:
     """Enable it again (its failure window starts afresh); False when it was enabled."""
     ensure_notify_store(config)
