@@ -15,7 +15,8 @@ an email saying so.
 Bounded work: at most `batch` notifications per endpoint per run; one request at a time per
 endpoint (a receiver never sees two of ours at once); after a failure the endpoint's other
 due notifications wait until that failure's retry is due (the schedule paces the endpoint),
-so a dead receiver costs one timeout per step of the schedule, not one per notification; payloads over `max_payload_bytes` are logged as failed, never sent.
+so a dead receiver costs one timeout per step of the schedule, not one per notification;
+payloads over `max_payload_bytes` are logged as failed, never sent.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ from ingestion.notifications.store import (
     Endpoint,
     due_for,
     ensure_notify_store,
+    has_notify_tables,
+    latest_status,
     load_endpoints,
 )
 from ingestion.warehouse import Session, WarehouseConfig, connect
@@ -107,16 +110,26 @@ def deliver(
     return run
 
 
+def anything_due(config: WarehouseConfig, now: datetime | None = None) -> bool:
+    """Whether a delivery run would send something now (read-only: for the Dagster sensor)."""
+    clock = now or utc_now()
+    with connect(config, read_only=True) as db:
+        if not has_notify_tables(db):
+            return False
+        return any(
+            not _backing_off(db, e, clock) and due_for(db, e, clock, 1)
+            for e in load_endpoints(db, enabled_only=True)
+        )
+
+
 def _backing_off(db: Session, endpoint: Endpoint, clock: datetime) -> bool:
     """Whether the endpoint's latest attempt failed and its retry is not due yet: the retry
     schedule paces the whole endpoint, so a receiver that is down gets one request per step of
     the schedule, not one per waiting notification (a replay request lifts the pause)."""
-    row = db.one(
-        "SELECT status, next_attempt_at FROM notify.deliveries WHERE endpoint_id = %s"
-        " ORDER BY logged_at DESC, attempt DESC LIMIT 1",
-        [endpoint.endpoint_id],
+    latest = latest_status(db, endpoint)
+    return (
+        latest is not None and latest[0] == "failed" and latest[1] is not None and latest[1] > clock
     )
-    return row is not None and row[0] == "failed" and row[1] > clock
 
 
 def _attempt(
@@ -125,7 +138,8 @@ def _attempt(
 ) -> http_post.Outcome:  # fmt: skip
     body = due.payload.encode()
     if len(body) > settings.max_payload_bytes:
-        return http_post.Outcome(False, None, 0, f"payload of {len(body)} bytes over the cap")
+        cap = f"payload of {len(body)} bytes over the cap"
+        return http_post.Outcome(False, None, 0, cap, permanent=True)
     if endpoint.is_email:
         return _email(endpoint.url[len("mailto:") :], due, settings, smtp)
     generations = signing_generations(endpoint.generation, endpoint.previous_valid_until, clock)
@@ -162,7 +176,7 @@ def _log(
     next_at = None
     if outcome.ok:
         status = "delivered"
-    elif due.attempt <= len(RETRY_DELAYS):
+    elif not outcome.permanent and due.attempt <= len(RETRY_DELAYS):
         status, next_at = "failed", clock + RETRY_DELAYS[due.attempt - 1]
     else:
         status = "gave_up"

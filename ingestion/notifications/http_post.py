@@ -18,6 +18,7 @@ class Outcome:
     status_code: int | None
     latency_ms: int
     error: str | None
+    permanent: bool = False  # retrying cannot help (an oversized payload): give up at once
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -97,12 +97,26 @@ def ensure_notify_store(config: WarehouseConfig) -> None:
 
     ensure_store(config)
     with connect(config) as db:
-        present = db.value(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'notify'"
-            " AND table_name IN ('endpoints', 'deliveries')"
-        )
-        if present != len(TABLES):
+        if not has_notify_tables(db):
             db.script(NOTIFY_DDL)
+
+
+def has_notify_tables(db: Session) -> bool:
+    present = db.value(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'notify'"
+        " AND table_name IN ('endpoints', 'deliveries')"
+    )
+    return bool(present == len(TABLES))
+
+
+def latest_status(db: Session, endpoint: Endpoint) -> tuple[str, datetime | None] | None:
+    """The endpoint's latest log row: (status, next_attempt_at), None before any."""
+    row = db.one(
+        "SELECT status, next_attempt_at FROM notify.deliveries WHERE endpoint_id = %s"
+        " ORDER BY logged_at DESC, attempt DESC LIMIT 1",
+        [endpoint.endpoint_id],
+    )
+    return None if row is None else (row[0], row[1])
 
 
 def load_endpoints(db: Session, enabled_only: bool = False) -> list[Endpoint]:
@@ -141,9 +155,9 @@ class Due:
     attempt: int  # the number this attempt gets
 
 
-def due_for(db: Session, endpoint: Endpoint, now: datetime, limit: int) -> list[Due]:
-    """What `endpoint` should be sent now, oldest first, at most `limit`."""
-    params: list[Any] = [endpoint.endpoint_id, endpoint.created_at, now]
+def _pairs_sql(endpoint: Endpoint, states: str, params: list[Any]) -> str:
+    """FROM/WHERE of the endpoint's notifications whose latest state matches `states` (SQL over
+    `l.status`, `l.next_attempt_at`, `n.recorded_at`), filtered by its types and customer."""
     filters = ""
     if endpoint.event_types != ("*",):
         filters += f" AND n.event_type IN ({', '.join('%s' for _ in endpoint.event_types)})"
@@ -151,14 +165,38 @@ def due_for(db: Session, endpoint: Endpoint, now: datetime, limit: int) -> list[
     if endpoint.customer_id is not None:
         filters += " AND n.customer_id = %s"
         params.append(endpoint.customer_id)
+    return (
+        f" FROM billing.notifications n LEFT JOIN ({LATEST_SQL}) AS l"
+        f" ON l.notification_id = n.notification_id WHERE ({states}){filters}"
+    )
+
+
+def due_for(db: Session, endpoint: Endpoint, now: datetime, limit: int) -> list[Due]:
+    """What `endpoint` should be sent now, oldest first, at most `limit`."""
+    params: list[Any] = [endpoint.endpoint_id, endpoint.created_at, now]
+    where = _pairs_sql(
+        endpoint,
+        "(l.status IS NULL AND n.recorded_at >= %s)"
+        " OR (l.status IN ('failed', 'replay') AND l.next_attempt_at <= %s)",
+        params,
+    )
     rows = db.rows(
         "SELECT n.notification_id, n.event_type, n.customer_id, n.subject, n.payload,"
         " n.recorded_at, CASE WHEN l.status = 'failed' THEN l.attempt + 1 ELSE 1 END"
-        f" FROM billing.notifications n LEFT JOIN ({LATEST_SQL}) AS l"
-        "   ON l.notification_id = n.notification_id"
-        " WHERE ((l.status IS NULL AND n.recorded_at >= %s)"
-        "     OR (l.status IN ('failed', 'replay') AND l.next_attempt_at <= %s))"
-        f"{filters} ORDER BY n.recorded_at, n.notification_id LIMIT {int(limit)}",
+        f"{where} ORDER BY n.recorded_at, n.notification_id LIMIT {int(limit)}",
         params,
     )
     return [Due(*row) for row in rows]
+
+
+def undelivered_before(db: Session, endpoint: Endpoint, cutoff: datetime) -> int:
+    """How many of the endpoint's notifications recorded before `cutoff` are not delivered
+    yet (nor given up on): the outbox's backlog for it."""
+    params: list[Any] = [endpoint.endpoint_id, endpoint.created_at, cutoff]
+    where = _pairs_sql(
+        endpoint,
+        "(l.status IS NULL AND n.recorded_at >= %s OR l.status IN ('failed', 'replay'))"
+        " AND n.recorded_at < %s",
+        params,
+    )
+    return int(db.value(f"SELECT count(*){where}", params))
