@@ -44,7 +44,6 @@ from ingestion.notifications.store import (
     Due,
     Endpoint,
     due_for,
-    ensure_notify_store,
     has_notify_tables,
     latest_status,
     load_endpoints,
@@ -88,9 +87,10 @@ def deliver(
     smtp = smtp if smtp is not None else SmtpSettings.from_env()
     clock = now or utc_now()
     started = time.monotonic()
-    ensure_notify_store(config)
     run = DeliveryRun()
     with connect(config) as db:
+        if not has_notify_tables(db):  # no endpoint was ever added: nothing to send
+            return run
         endpoints = load_endpoints(db, enabled_only=True)
         master = signing_key() if any(not e.is_email for e in endpoints) else b""
         for endpoint in endpoints:
