@@ -12,7 +12,8 @@ and only a replay sends it again. An endpoint that has failed for DeliverySettin
 disable_after_hours without one success in between is disabled, and the finance address gets
 an email saying so.
 
-Bounded work: at most `batch` notifications per endpoint per run; one request at a time per
+Bounded work: at most `batch` notifications per endpoint per run, and no attempt started after
+`run_seconds` (on DuckDB a run holds the one writer's lock); one request at a time per
 endpoint (a receiver never sees two of ours at once); after a failure the endpoint's other
 due notifications wait until that failure's retry is due (the schedule paces the endpoint),
 so a dead receiver costs one timeout per step of the schedule, not one per notification;
@@ -69,10 +70,11 @@ class DeliveryRun:
     failed: int = 0
     gave_up: int = 0
     disabled: list[str] = field(default_factory=list)
+    out_of_time: bool = False  # stopped at VALUEVERSE_NOTIFY_RUN_SECONDS; the rest is still due
 
     def summary(self) -> dict[str, int]:
         return {"delivered": self.delivered, "failed": self.failed, "gave_up": self.gave_up,
-                "disabled": len(self.disabled)}  # fmt: skip
+                "disabled": len(self.disabled), "out_of_time": int(self.out_of_time)}  # fmt: skip
 
 
 def deliver(
@@ -97,12 +99,15 @@ def deliver(
             if _backing_off(db, endpoint, clock):
                 continue
             for due in due_for(db, endpoint, clock, settings.batch):
+                if time.monotonic() - started > settings.run_seconds:
+                    run.out_of_time = True
+                    break
                 outcome = _attempt(endpoint, due, master, clock, settings, smtp)
                 # the run's clock plus the time it has taken: rows stay in the order they happened
                 logged = clock + timedelta(seconds=time.monotonic() - started)
                 status = _log(db, endpoint, due, outcome, logged)
                 setattr(run, status, getattr(run, status) + 1)
-                if not outcome.ok:
+                if not (outcome.ok or outcome.permanent):
                     break  # the rest waits until this one's retry is due (_backing_off)
             if _failing_too_long(db, endpoint, clock, settings):
                 _disable(db, endpoint, clock, settings, smtp)

@@ -10,6 +10,9 @@ the variable; secrets are never echoed).
 - `VALUEVERSE_NOTIFY_DISABLE_AFTER_HOURS` (120, five days): an endpoint failing without a single
   success for this long is disabled, and the finance address is told.
 - `VALUEVERSE_NOTIFY_BATCH` (500): deliveries attempted per endpoint per run (bounded work).
+- `VALUEVERSE_NOTIFY_RUN_SECONDS` (60): no attempt starts after a run has taken this long; the
+  rest waits for the next run. On DuckDB a run holds the one writer's lock (and in Dagster the
+  warehouse pool), so slow receivers must not hold them for long.
 - `VALUEVERSE_NOTIFY_MAX_PAYLOAD_BYTES` (262144): a larger payload is never sent (logged failed).
 - `VALUEVERSE_NOTIFY_BACKLOG_MINUTES` (30): an outbox row older than this and not delivered to
   an enabled endpoint turns the Dagster check red.
@@ -52,6 +55,7 @@ class DeliverySettings:
     timeout_seconds: float = 10.0
     disable_after_hours: int = 120
     batch: int = 500
+    run_seconds: int = 60
     max_payload_bytes: int = 262_144
     backlog_minutes: int = 30
 
@@ -64,6 +68,7 @@ class DeliverySettings:
             ),  # fmt: skip
             disable_after_hours=env_int("VALUEVERSE_NOTIFY_DISABLE_AFTER_HOURS", 120, 1, 24 * 90),
             batch=env_int("VALUEVERSE_NOTIFY_BATCH", 500, 1, 10_000),
+            run_seconds=env_int("VALUEVERSE_NOTIFY_RUN_SECONDS", 60, 1, 3600),
             max_payload_bytes=env_int(
                 "VALUEVERSE_NOTIFY_MAX_PAYLOAD_BYTES", 262_144, 1024, 4 * 1024 * 1024
             ),  # fmt: skip

@@ -176,3 +176,24 @@ def test_email_without_a_mail_server_fails_and_is_retried(duckdb_url: str) -> No
     assert run.failed == 1
     [(error, due)] = query(duckdb_url, "SELECT error, next_attempt_at FROM notify.deliveries")
     assert "VALUEVERSE_SMTP_HOST" in error and due is not None
+
+
+def test_work_per_run_is_bounded(duckdb_url: str) -> None:
+    """An oversized payload is given up at once (it could never succeed) without holding up
+    the next; a run out of time stops starting attempts, and the rest stays due."""
+    config = resolve(duckdb_url)
+    ensure_notify_store(config)
+    with receiver() as hook:
+        add_endpoint(config, hook.url, "*", None)
+        with transaction(config) as db:
+            big = record(db, "invoice.finalized", "VV-1", {"note": "x" * 2000})
+        small = _record(config, "VV-2")
+        assert deliver(config, settings=DeliverySettings(run_seconds=0)).out_of_time
+        assert hook.requests == []
+        run = deliver(config, settings=DeliverySettings(timeout_seconds=5, max_payload_bytes=1024))
+        assert (run.gave_up, run.delivered, run.out_of_time) == (1, 1, False)
+    assert hook.ids() == small
+    [(error,)] = query(
+        duckdb_url, f"SELECT error FROM notify.deliveries WHERE notification_id = '{big}'"
+    )
+    assert "over the cap" in error
