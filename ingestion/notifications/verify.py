@@ -28,7 +28,7 @@ import time
 from collections.abc import Mapping
 
 TOLERANCE_SECONDS = 300
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # nosec B105: the secrets' format prefix, not a secret
 
 
 class WebhookVerificationError(ValueError):
