@@ -28,7 +28,8 @@ import time
 from collections.abc import Mapping
 
 TOLERANCE_SECONDS = 300
-SECRET_PREFIX = "whsec_"  # nosec B105: the secrets' format prefix, not a secret
+# the secrets' format prefix, not a secret
+SECRET_PREFIX = "whsec_"  # nosec B105
 
 
 class WebhookVerificationError(ValueError):
