@@ -172,15 +172,20 @@ def _notification_endpoint(config: WarehouseConfig) -> Iterator[DemoReceiver]:
     """A local receiver, added as an endpoint for every type before finalization records
     anything (an endpoint gets what is recorded after it was added)."""
     from ingestion.demo.notifications import demo_receiver, ensure_demo_signing_key
-    from ingestion.notifications.endpoints import add_endpoint
+    from ingestion.notifications.endpoints import add_endpoint, disable_endpoint, utc_now
+    from ingestion.warehouse import transaction
 
     if ensure_demo_signing_key():
         print("    (a random VALUEVERSE_WEBHOOK_SIGNING_KEY for this run: none was set)")
     with demo_receiver() as receiver:
-        _, secret = add_endpoint(config, receiver.url, "*", None)
+        endpoint_id, secret = add_endpoint(config, receiver.url, "*", None)
         assert secret is not None
         receiver.secret = secret
-        yield receiver
+        try:
+            yield receiver
+        finally:  # nobody listens there any more: later runs must not retry it for days
+            with transaction(config) as db:
+                disable_endpoint(db, endpoint_id, "the demo's local receiver stopped", utc_now())
 
 
 def _deliver_notifications(config: WarehouseConfig, receiver: DemoReceiver) -> str:
