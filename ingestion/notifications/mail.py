@@ -60,7 +60,7 @@ def message(sender: str, to: str, ident: str, subject: str, text: str, page: str
 
 def send(settings: SmtpSettings, msg: EmailMessage, timeout: float) -> None:
     """Send one message; smtplib's and the socket's errors propagate (the caller logs them)."""
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=settings.ca_file)  # verifies host and chain
     client: smtplib.SMTP
     if settings.tls:
         client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=timeout, context=context)

@@ -18,7 +18,9 @@ the variable; secrets are never echoed).
   an enabled endpoint turns the Dagster check red.
 - `VALUEVERSE_FINANCE_EMAIL`: who hears that an endpoint was disabled.
 - `VALUEVERSE_SMTP_HOST`, `_PORT` (587), `_USERNAME`, `_PASSWORD`, `_STARTTLS` (1), `_TLS` (0:
-  implicit TLS, port 465), `VALUEVERSE_SMTP_FROM` (default the username): the mail server.
+  implicit TLS, port 465), `VALUEVERSE_SMTP_FROM` (default the username): the mail server;
+  `VALUEVERSE_SMTP_CA_FILE`: the CA certificate (PEM) that signed its certificate, when it is
+  not one the system trusts (a private CA).
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class SmtpSettings:
     starttls: bool
     tls: bool
     sender: str
+    ca_file: str | None = None
 
     @classmethod
     def from_env(cls) -> SmtpSettings | None:
@@ -105,6 +108,7 @@ class SmtpSettings:
             starttls=not tls and os.environ.get("VALUEVERSE_SMTP_STARTTLS", "1") == "1",
             tls=tls,
             sender=sender,
+            ca_file=os.environ.get("VALUEVERSE_SMTP_CA_FILE") or None,
         )
 
 

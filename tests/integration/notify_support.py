@@ -4,6 +4,8 @@ local SMTP server (aiosmtpd, with authentication) for the notification tests."""
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 SIGNING_KEY = "test-master-key-0123456789abcdef-0123456789"
 SMTP_USER, SMTP_PASSWORD = "mailer@valueverse.test", "smtp-test-password"
@@ -76,10 +79,24 @@ class Mailbox:
     port: int = 0
 
 
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (openssl): the test's own CA, trusted through
+    VALUEVERSE_SMTP_CA_FILE."""
+    cert, key = folder / "smtp.pem", folder / "smtp.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
 @contextmanager
-def smtp_server() -> Iterator[Mailbox]:
-    """aiosmtpd on a free port; it requires a login (over plain text, allowed on 127.0.0.1
-    only, as the sender requires) and keeps every message."""
+def smtp_server(tls_files: tuple[Path, Path] | None = None) -> Iterator[Mailbox]:
+    """aiosmtpd on a free port; it requires a login and keeps every message. With
+    `tls_files` (certificate, key) it requires STARTTLS before the login; without, the login
+    goes over plain text (allowed on 127.0.0.1 only, as the sender requires)."""
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult
 
@@ -99,9 +116,14 @@ def smtp_server() -> Iterator[Mailbox]:
     with socket.socket() as probe:  # a free port (aiosmtpd checks readiness by connecting)
         probe.bind(("127.0.0.1", 0))
         box.port = probe.getsockname()[1]
+    tls: dict[str, object] = {"auth_require_tls": False}
+    if tls_files is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*tls_files)
+        tls = {"tls_context": context, "require_starttls": True, "auth_require_tls": True}
     controller = Controller(
         Handler(), hostname="127.0.0.1", port=box.port, authenticator=authenticate,
-        auth_required=True, auth_require_tls=False,
+        auth_required=True, **tls,
     )  # fmt: skip
     controller.start()
     try:

@@ -18,7 +18,13 @@ from ingestion.notifications.store import ensure_notify_store
 from ingestion.notifications.verify import WebhookVerificationError, verify
 from ingestion.warehouse import WarehouseConfig, resolve, transaction
 from tests.conftest import query
-from tests.integration.notify_support import SIGNING_KEY, receiver, smtp_env, smtp_server
+from tests.integration.notify_support import (
+    SIGNING_KEY,
+    receiver,
+    self_signed,
+    smtp_env,
+    smtp_server,
+)
 
 FAST = DeliverySettings(timeout_seconds=5)
 
@@ -165,6 +171,30 @@ def test_email_recipients_get_text_and_html_through_an_authenticated_server(
     assert "VV-&lt;1&gt;" in page and "VV-<1>" not in page  # escaped in HTML
     assert mine == notification_id("invoice.finalized:VV-<1>")
     assert _statuses(warehouse_url) == [("delivered", 1)]
+
+
+def test_email_goes_over_starttls_verified_against_the_configured_ca(
+    duckdb_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    config = resolve(duckdb_url)
+    ensure_notify_store(config)
+    cert, key = self_signed(tmp_path)
+    with smtp_server(tls_files=(cert, key)) as mailbox:
+        for name, value in smtp_env(mailbox.port).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("VALUEVERSE_SMTP_STARTTLS", "1")
+        add_endpoint(config, "mailto:ap@customer-one.test", "*", None)
+        _record(config, "VV-1")
+        # the server's certificate is not one the system trusts: refused, and retried later
+        assert deliver(config, settings=FAST, smtp=SmtpSettings.from_env()).failed == 1
+        assert mailbox.messages == [] and mailbox.logins == []
+        monkeypatch.setenv("VALUEVERSE_SMTP_CA_FILE", str(cert))
+        later = utc_now() + timedelta(seconds=10)
+        run = deliver(config, now=later, settings=FAST, smtp=SmtpSettings.from_env())
+        assert run.delivered == 1
+    assert mailbox.logins == ["mailer@valueverse.test"] and len(mailbox.messages) == 1
+    [(error,)] = query(duckdb_url, "SELECT error FROM notify.deliveries WHERE status = 'failed'")
+    assert "CERTIFICATE_VERIFY_FAILED" in error and "smtp-test-password" not in error
 
 
 def test_email_without_a_mail_server_fails_and_is_retried(duckdb_url: str) -> None:
