@@ -9,7 +9,12 @@ from datetime import timedelta
 import dagster as dg
 import pytest
 
-from dagster_project.defs.notifications.checks import BACKLOG_CHECK, FAILING_CHECK, verdicts
+from dagster_project.defs.notifications.checks import (
+    BACKLOG_CHECK,
+    FAILING_CHECK,
+    notifications_health_sensor,
+    verdicts,
+)
 from dagster_project.defs.notifications.jobs import (
     deliver_notifications_job,
     notifications_delivery_sensor,
@@ -61,6 +66,9 @@ def test_the_sensor_starts_the_job_which_delivers_and_checks_follow(duckdb_url: 
         assert result.success
         assert result.output_for_node("deliver_notifications")["failed"] == 1
         assert _state(duckdb_url) == {FAILING_CHECK: False, BACKLOG_CHECK: True}
+        reported = notifications_health_sensor(context)
+        assert isinstance(reported, dg.SensorResult)
+        assert [(e.check_name, e.passed) for e in reported.asset_events] == [(FAILING_CHECK, False)]
         # backing off until the retry is due: nothing for the sensor to start
         assert isinstance(notifications_delivery_sensor(context), dg.SkipReason)
     assert hook.ids() == [ident]
