@@ -105,12 +105,14 @@ $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl: | install
 
 # Landing (issue figures: events/s vs raw COPY), the usage API (events/s vs a bare producer,
 # latencies; its reads on the demo's warehouse), then dbt build times (1M on both backends,
-# incremental after +1%, and 10M on DuckDB). Takes ~13 minutes.
+# incremental after +1%, and 10M on DuckDB), notification delivery (notifications/s; the
+# outbox's cost on finalizing the demo's invoices). Takes ~13 minutes.
 bench: install postgres $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl
 	$(BIN)/python tests/bench/bench_landing.py $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl --admin-url $(PG_ADMIN_URL)
 	$(BIN)/python tests/bench/bench_kafka.py --events-file $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl --admin-url $(PG_ADMIN_URL)
 	$(BIN)/python tests/bench/bench_api.py --events-file $(DATA)/sample-$(BENCH_EVENTS)-42/events.jsonl --warehouse $(DATA)/valueverse.duckdb
 	$(BIN)/python tests/bench/bench_build.py --data $(DATA) --events $(BENCH_EVENTS) --ten-million --admin-url $(PG_ADMIN_URL)
+	$(BIN)/python tests/bench/bench_notifications.py --warehouse $(DATA)/valueverse.duckdb --admin-url $(PG_ADMIN_URL)
 	@if [ -f $(DATA)/valueverse.duckdb ]; then \
 	  $(BIN)/python tests/bench/bench_dashboards.py --warehouse duckdb://$(CURDIR)/$(DATA)/valueverse.duckdb; \
 	else echo "dashboard page times: run make demo first (they are measured on its warehouse)"; fi

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.defs import payments
+from dagster_project.defs import notifications, payments
 from dagster_project.defs.alerts.sensors import run_failure_recorder
 from dagster_project.defs.billing.assets import finalized_invoices
 from dagster_project.defs.catalog.assets import catalog
@@ -44,4 +44,5 @@ defs = dg.Definitions.merge(
         },
     ),
     payments.PAYMENTS_DEFS,
+    notifications.NOTIFICATIONS_DEFS,
 )

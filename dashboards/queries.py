@@ -44,7 +44,7 @@ class Query(NamedTuple):
     needs: tuple[str, ...] = ()
 
 
-SCHEMAS = "('marts', 'quality', 'raw', 'billing', 'analytics')"
+SCHEMAS = "('marts', 'quality', 'raw', 'billing', 'analytics', 'notify')"
 TABLES_SQL = (
     "select table_schema, table_name from information_schema.tables"
     f" where table_schema in {SCHEMAS}"
@@ -347,3 +347,57 @@ def pipeline(url: str, batches: int = 50, builds: int = 20) -> dict[str, pd.Data
         ),
     )
     return {"totals": totals, "batches": last_batches, "builds": last_builds}
+
+
+# --- notifications ------------------------------------------------------------------------
+
+NOTIFY_TABLES = ("billing.notifications", "notify.endpoints", "notify.deliveries")
+NOTIFY_ROWS = 500  # rows behind each notifications table
+
+
+def notifications(url: str) -> dict[str, pd.DataFrame | None]:
+    """counts (recorded, delivered pairs, enabled endpoints), failing (each (notification,
+    endpoint) whose latest attempt failed or gave up, newest first), notifications (the latest
+    recorded), endpoints, deliveries (the latest attempts). None before the notify tables."""
+    latest = (
+        "select *, row_number() over (partition by notification_id, endpoint_id"
+        " order by logged_at desc, attempt desc) as latest from notify.deliveries"
+    )
+    counts, failing, recorded, endpoints, deliveries = _run(
+        url,
+        (
+            Query(
+                "select (select count(*) from billing.notifications) as recorded,"
+                f" (select count(*) from ({latest}) as d where latest = 1"
+                "  and status = 'delivered') as delivered,"
+                " (select count(*) from notify.endpoints where enabled) as endpoints",
+                needs=NOTIFY_TABLES,
+            ),
+            Query(
+                "select d.notification_id, d.endpoint_id, e.url, d.status, d.attempt,"
+                " d.status_code, d.error, d.next_attempt_at, d.logged_at"
+                f" from ({latest}) as d join notify.endpoints e on e.endpoint_id = d.endpoint_id"
+                " where d.latest = 1 and d.status in ('failed', 'gave_up')"
+                f" order by d.logged_at desc limit {NOTIFY_ROWS}",
+                needs=NOTIFY_TABLES,
+            ),
+            Query(
+                "select notification_id, event_type, customer_id, subject, recorded_at"
+                f" from billing.notifications order by recorded_at desc limit {NOTIFY_ROWS}",
+                needs=NOTIFY_TABLES,
+            ),
+            Query(
+                "select endpoint_id, url, event_types, customer_id, enabled, created_at,"
+                " disabled_at, disabled_reason from notify.endpoints order by created_at",
+                needs=NOTIFY_TABLES,
+            ),
+            Query(
+                "select logged_at, notification_id, endpoint_id, attempt, status, status_code,"
+                " latency_ms, error from notify.deliveries"
+                f" order by logged_at desc limit {NOTIFY_ROWS}",
+                needs=NOTIFY_TABLES,
+            ),
+        ),
+    )
+    return {"counts": counts, "failing": failing, "notifications": recorded,
+            "endpoints": endpoints, "deliveries": deliveries}  # fmt: skip

@@ -24,6 +24,7 @@ PAGES = [
     st.Page("app_pages/invoices.py", title="Invoice explorer", icon=":material/search:"),
     st.Page("app_pages/quality.py", title="Data quality", icon=":material/verified:"),
     st.Page("app_pages/pipeline.py", title="Pipeline", icon=":material/conveyor_belt:"),
+    st.Page("app_pages/notifications.py", title="Notifications", icon=":material/send:"),
 ]
 
 st.navigation(PAGES).run()

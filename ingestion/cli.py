@@ -307,6 +307,72 @@ def cmd_payments_audit(args: argparse.Namespace, config: WarehouseConfig) -> int
     return 1 if problems else 0
 
 
+def cmd_webhooks_add(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.notifications.endpoints import add_endpoint
+
+    endpoint_id, secret = add_endpoint(config, args.url, args.events, args.customer)
+    print(f"added endpoint {endpoint_id}", file=sys.stderr)
+    if secret is not None:
+        print("its signing secret, on standard output, is shown only this once:", file=sys.stderr)
+        print(secret)
+    return 0
+
+
+def cmd_webhooks_list(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.notifications.endpoints import list_endpoints
+
+    for endpoint in list_endpoints(config):
+        print(json.dumps(endpoint))
+    return 0
+
+
+def cmd_webhooks_enable(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.notifications.endpoints import disable_by_hand, enable_endpoint
+
+    change = enable_endpoint if args.action == "enable" else disable_by_hand
+    changed = change(config, args.endpoint_id)
+    print(f"{args.endpoint_id}: {args.action}d" + ("" if changed else " already"))
+    return 0
+
+
+def cmd_webhooks_rotate(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.notifications.endpoints import rotate_secret
+    from ingestion.notifications.settings import DeliverySettings
+
+    secret, until = rotate_secret(config, args.endpoint_id, DeliverySettings.from_env().grace_hours)
+    print(f"rotated the secret of {args.endpoint_id}; deliveries carry both signatures until "
+          f"{until.isoformat(timespec='seconds')}Z UTC. The new secret, on standard output, "
+          "is shown only this once:", file=sys.stderr)  # fmt: skip
+    print(secret)
+    return 0
+
+
+def cmd_webhooks_deliveries(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.notifications.endpoints import list_deliveries
+
+    for row in list_deliveries(config, args.failed, args.limit):
+        print(json.dumps(row))
+    return 0
+
+
+def cmd_webhooks_replay(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.notifications.endpoints import request_replay
+
+    if (args.notification_id is None) == (args.since is None):
+        raise CliError("replay needs a notification id or --since, not both")
+    pairs = request_replay(config, args.notification_id, args.since, args.endpoint)
+    print(f"{pairs} deliveries due again (sent by the next `valueverse webhooks deliver`)")
+    return 0
+
+
+def cmd_webhooks_deliver(args: argparse.Namespace, config: WarehouseConfig) -> int:
+    from ingestion.notifications.deliver import deliver
+
+    now = args.now.astimezone(UTC).replace(tzinfo=None) if args.now else None
+    print(json.dumps(deliver(config, now=now).summary()))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, config: WarehouseConfig) -> int:
     import importlib.util
 
@@ -478,6 +544,35 @@ def build_parser() -> argparse.ArgumentParser:
         "audit", help="compare what Stripe holds with the warehouse (amounts, double charges)"
     )
     p.set_defaults(func=cmd_payments_audit)
+
+    webhooks = groups.add_parser("webhooks", help="notification endpoints and their deliveries")
+    hooks = webhooks.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = hooks.add_parser("add", help="add a webhook URL (or mailto:); prints its secret once")
+    p.add_argument("--url", required=True, help="https://... or mailto:address")
+    p.add_argument("--events", required=True, help="comma-separated notification types, or *")
+    p.add_argument("--customer", default=None, help="only this customer's notifications")
+    p.set_defaults(func=cmd_webhooks_add)
+    p = hooks.add_parser("list", help="every endpoint, one JSON line each (never a secret)")
+    p.set_defaults(func=cmd_webhooks_list)
+    for name in ("disable", "enable"):
+        p = hooks.add_parser(name, help=f"{name} an endpoint")
+        p.add_argument("endpoint_id")
+        p.set_defaults(func=cmd_webhooks_enable)
+    p = hooks.add_parser("rotate-secret", help="new secret; the old one signs for a grace period")
+    p.add_argument("endpoint_id")
+    p.set_defaults(func=cmd_webhooks_rotate)
+    p = hooks.add_parser("deliveries", help="the delivery log, newest first, JSON lines")
+    p.add_argument("--failed", action="store_true", help="only failed attempts")
+    p.add_argument("--limit", type=_positive, default=200)
+    p.set_defaults(func=cmd_webhooks_deliveries)
+    p = hooks.add_parser("replay", help="send a notification (or all since a moment) again")
+    p.add_argument("notification_id", nargs="?", default=None)
+    p.add_argument("--since", type=_timestamp, default=None, help="ISO 8601")
+    p.add_argument("--endpoint", default=None, help="only to this endpoint")
+    p.set_defaults(func=cmd_webhooks_replay)
+    p = hooks.add_parser("deliver", help="send what is due now, log every attempt")
+    p.add_argument("--now", type=_timestamp, default=None, help="the run's clock (tests)")
+    p.set_defaults(func=cmd_webhooks_deliver)
 
     p = groups.add_parser("demo", help="generate sample data and run the pipeline end to end")
     p.add_argument("--data-dir", default=".data", help="where samples and outputs go")

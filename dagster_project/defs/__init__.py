@@ -1,2 +1,3 @@
 """Dagster definitions, one folder per domain (catalog, usage_events, dbt, quality, billing,
-payments, alerts); `dagster_project.definitions` gathers them into one `Definitions`."""
+payments, notifications, alerts); `dagster_project.definitions` gathers them into one
+`Definitions`."""

