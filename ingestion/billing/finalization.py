@@ -300,8 +300,13 @@ def _notify_finalized(db: Session, numbered: list[tuple[_Candidate, str]]) -> No
     corrections: dict[str, list[dict[str, Any]]] = {}
     for invoice_id, number, corrected_id, start, end, amount in db.rows(_CORRECTIONS):
         corrections.setdefault(invoice_id, []).append(
-            {"invoice_number": number, "invoice_id": corrected_id, "period_start": start,
-             "period_end": end, "amount": Decimal(amount)}  # fmt: skip
+            {
+                "invoice_number": number,
+                "invoice_id": corrected_id,
+                "period_start": start,
+                "period_end": end,
+                "amount": Decimal(amount),
+            }  # fmt: skip
         )
     for inv, number in numbered:
         data: dict[str, Any] = {

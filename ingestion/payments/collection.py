@@ -127,9 +127,14 @@ def _charge_due(
         invoice_id, number, customer_id, total, currency, exponent, status, last, first = row
         step = dunning.plan(status, int(last), first, settings.schedule_days, now)
         if step.kind == dunning.UNCOLLECTIBLE:
-            event = {"invoice_id": invoice_id, "event_type": "uncollectible",
-                     "attempt_no": step.attempt_no, "due_at": None,
-                     "detail": "no retry left in the schedule", "recorded_at": now}
+            event = {
+                "invoice_id": invoice_id,
+                "event_type": "uncollectible",
+                "attempt_no": step.attempt_no,
+                "due_at": None,
+                "detail": "no retry left in the schedule",
+                "recorded_at": now,
+            }
             with db.atomic():
                 db.insert("dunning_events", event, ignore_conflict=True)
                 notices.dunning_step(db, notices.invoice_link(db, invoice_id), event)

@@ -118,5 +118,6 @@ def _notify(
     data = {"run_id": run_id, "run_at": run_at.isoformat() + "Z", "as_of": as_of,
             "critical_failures": len(failing), "expectations": expectations}  # fmt: skip
     # run_at is naive UTC, as the warehouse stores it
-    record(db, "quality.critical_failed", run_id, data, subject=run_id,
-           at=run_at.replace(tzinfo=UTC))
+    record(
+        db, "quality.critical_failed", run_id, data, subject=run_id, at=run_at.replace(tzinfo=UTC)
+    )
