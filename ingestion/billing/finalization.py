@@ -296,33 +296,34 @@ def _notify_finalized(db: Session, numbered: list[tuple[_Candidate, str]]) -> No
     """`invoice.finalized` for each invoice of the batch (still in finalize_batch), and
     `invoice.adjusted` for those that carry adjustment lines for late usage: the invoice
     that bills the corrections is the one the customer is told about, with every corrected
-    invoice and the amount that corrects it."""
-    corrections: dict[str, list[dict[str, Any]]] = {}
-    for invoice_id, number, corrected_id, start, end, amount in db.rows(_CORRECTIONS):
-        corrections.setdefault(invoice_id, []).append(
-            {
-                "invoice_number": number,
-                "invoice_id": corrected_id,
-                "period_start": start,
-                "period_end": end,
-                "amount": Decimal(amount),
-            }  # fmt: skip
-        )
+    invoice and the amount that corrects it. Amounts with the currency's decimals, as issued."""
+    corrections: dict[str, list[tuple[Any, ...]]] = {}
+    for invoice_id, *correction in db.rows(_CORRECTIONS):
+        corrections.setdefault(invoice_id, []).append(tuple(correction))
     for inv, number in numbered:
+        exponent = inv.currency_exponent
         data: dict[str, Any] = {
             "invoice_number": number, "invoice_id": inv.invoice_id,
             "customer_id": inv.customer_id, "subscription_id": inv.subscription_id,
             "period_start": inv.period_start, "period_end": inv.period_end,
-            "total": Decimal(inv.total), "currency": inv.currency,
+            "total": format_amount(Decimal(inv.total), exponent), "currency": inv.currency,
         }  # fmt: skip
         outbox.record(db, "invoice.finalized", number, data, customer_id=inv.customer_id,
                       subject=number)  # fmt: skip
         corrected = corrections.get(inv.invoice_id)
-        if corrected:
-            adjusted = {**data, "adjustment_total": sum(c["amount"] for c in corrected),
-                        "corrections": corrected}  # fmt: skip
-            outbox.record(db, "invoice.adjusted", number, adjusted,
-                          customer_id=inv.customer_id, subject=number)  # fmt: skip
+        if not corrected:
+            continue
+        listed = [
+            {"invoice_number": corrected_number, "invoice_id": corrected_id,
+             "period_start": start, "period_end": end,
+             "amount": format_amount(Decimal(amount), exponent)}
+            for corrected_number, corrected_id, start, end, amount in corrected
+        ]  # fmt: skip
+        total = sum((Decimal(c[-1]) for c in corrected), Decimal(0))
+        adjusted = {**data, "adjustment_total": format_amount(total, exponent),
+                    "corrections": listed}  # fmt: skip
+        outbox.record(db, "invoice.adjusted", number, adjusted, customer_id=inv.customer_id,
+                      subject=number)  # fmt: skip
 
 
 def _notify_blocked(

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from ingestion.billing.export import format_amount
 from ingestion.billing.outbox import record
 from ingestion.payments.gateway import FAILED, REQUIRES_ACTION, SUCCEEDED, ChargeResult
 from ingestion.warehouse import Session
@@ -40,7 +41,8 @@ def invoice_link(db: Session, invoice_id: str) -> dict[str, Any]:
     return {
         "invoice_number": number, "invoice_id": invoice_id, "customer_id": customer,
         "subscription_id": subscription, "period_start": start, "period_end": end,
-        "total": Decimal(total), "currency": currency, "currency_exponent": int(exponent),
+        "total": format_amount(Decimal(total), int(exponent)), "currency": currency,
+        "currency_exponent": int(exponent),
     }  # fmt: skip
 
 
