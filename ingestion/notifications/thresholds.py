@@ -27,8 +27,10 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from ingestion.billing.export import format_amount
 from ingestion.billing.invoice_store import ensure_store
 from ingestion.billing.outbox import record
+from ingestion.landing.validation import plain_decimal
 from ingestion.warehouse import Session, WarehouseConfig, transaction
 
 _LAST_BUILD = "SELECT max(finished_at) FROM analytics.valueverse_build_log"
@@ -44,7 +46,7 @@ WHERE catalog_version = (SELECT max(catalog_version) FROM raw.catalog_versions)
 """
 _PERIODS = """
 SELECT invoice_id, subscription_id, customer_id, plan_code, period_start, period_end,
-       active_days, days_in_period, currency
+       active_days, days_in_period, currency, currency_exponent
 FROM marts.subscription_periods
 WHERE period_start <= %s
   AND invoice_id NOT IN (SELECT invoice_id FROM billing.finalized_invoices)
@@ -85,6 +87,11 @@ class Period:
     active_days: int
     days_in_period: int
     currency: str
+    currency_exponent: int
+
+    def money(self, amount: Decimal) -> str:
+        """An amount as the period's invoice shows it: the currency's decimals."""
+        return format_amount(amount, self.currency_exponent)
 
 
 def evaluate_thresholds(config: WarehouseConfig, as_of: date) -> int:
@@ -122,14 +129,20 @@ def _reached(
     usage: dict[str, tuple[Decimal, Decimal]],
     minimums: dict[str, Decimal | None],
 ) -> dict[str, Any] | None:
-    """The figures of the crossing when the period has reached the threshold, else None."""
+    """The figures of the crossing (as text: quantities plain, money with the currency's
+    decimals) when the period has reached the threshold, else None."""
     spend = sum((amount for _q, amount in usage.values()), Decimal(0))
     if threshold.kind == "usage":
-        value = sum((q for metric, (q, _a) in usage.items() if metric == threshold.metric_code),
-                    Decimal(0))  # fmt: skip
-        return {"value": value} if value >= threshold.value else None
+        used = sum((q for metric, (q, _a) in usage.items() if metric == threshold.metric_code),
+                   Decimal(0))  # fmt: skip
+        if used < threshold.value:
+            return None
+        return {"value": plain_decimal(used), "threshold": plain_decimal(threshold.value)}
     if threshold.kind == "spend":
-        return {"value": spend, "currency": period.currency} if spend >= threshold.value else None
+        if spend < threshold.value:
+            return None
+        return {"value": period.money(spend), "threshold": period.money(threshold.value),
+                "currency": period.currency}  # fmt: skip
     minimum = minimums.get(period.plan_code)
     if not minimum or period.active_days <= 0:
         return None
@@ -137,7 +150,8 @@ def _reached(
     if spend * 100 < threshold.value * commitment:  # exact: no division rounds a miss up
         return None
     percent = (spend * 100 / commitment).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
-    return {"value": percent, "spend": spend, "commitment": commitment.quantize(Decimal("0.0001")),
+    return {"value": format(percent, "f"), "threshold": plain_decimal(threshold.value),
+            "spend": period.money(spend), "commitment": period.money(commitment),
             "currency": period.currency}  # fmt: skip
 
 
@@ -151,7 +165,7 @@ def _record(
 ) -> None:
     data = {
         "threshold_id": threshold.threshold_id, "kind": threshold.kind,
-        "metric": threshold.metric_code, "threshold": threshold.value, **reached,
+        "metric": threshold.metric_code, **reached,
         "customer_id": period.customer_id, "subscription_id": period.subscription_id,
         "plan_code": period.plan_code, "invoice_id": period.invoice_id,
         "period_start": period.period_start, "period_end": period.period_end,
