@@ -64,7 +64,11 @@ def test_every_payment_state_notifies_once(warehouse_url: str, stripe_server: Lo
     later = notifications(warehouse_url)[len(first) :]
     assert [d["type"] for d in later] == ["invoice.uncollectible", "payment.failed"]
     [gone] = of_type(later, "invoice.uncollectible")
-    assert (gone["invoice_id"], gone["attempts"], gone["total"]) == (written_off, 2, "7")  # JPY: no decimals
+    assert (gone["invoice_id"], gone["attempts"], gone["total"]) == (
+        written_off,
+        2,
+        "7",
+    )  # JPY: no decimals
 
     # the same state recorded by a second path (a webhook racing the poll) notifies once
     count = len(notifications(warehouse_url))
