@@ -133,8 +133,7 @@ def _reached(
     decimals) when the period has reached the threshold, else None."""
     spend = sum((amount for _q, amount in usage.values()), Decimal(0))
     if threshold.kind == "usage":
-        used = sum((q for metric, (q, _a) in usage.items() if metric == threshold.metric_code),
-                   Decimal(0))  # fmt: skip
+        used = usage.get(threshold.metric_code or "", (Decimal(0), Decimal(0)))[0]
         if used < threshold.value:
             return None
         return {"value": plain_decimal(used), "threshold": plain_decimal(threshold.value)}
