@@ -144,8 +144,14 @@ def cmd_ingest_run(args: argparse.Namespace, config: WarehouseConfig) -> int:
 
 def cmd_build(args: argparse.Namespace, config: WarehouseConfig) -> int:
     from ingestion.billing.dbt_runner import build
+    from ingestion.notifications.thresholds import evaluate_thresholds
 
-    return build(config, args.as_of)
+    as_of = args.as_of or datetime.now(UTC).date()
+    code = build(config, as_of)
+    if code == 0:  # thresholds are read from a build that passed, never from a failed one
+        recorded = evaluate_thresholds(config, as_of)
+        print(f"valueverse build: {recorded} threshold notification(s) recorded", file=sys.stderr)
+    return code
 
 
 def cmd_invoices_export(args: argparse.Namespace, config: WarehouseConfig) -> int:

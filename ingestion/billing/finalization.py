@@ -15,10 +15,16 @@ Re-running is a no-op for invoices already finalized.
 Data quality gate: a failing critical expectation of the latest data-quality run
 (`quality.expectation_results`, written by ingestion/quality) blocks every invoice whose period
 overlaps the failure's scope (the whole warehouse when the scope is empty).
+
+Notifications (ingestion/billing/outbox.py), in the same transaction: `invoice.finalized` for
+every invoice numbered, `invoice.adjusted` for those carrying adjustment lines, and
+`finalization.blocked` for every invoice held back, keyed by its reasons so a rerun that is
+blocked for the same reasons tells nobody again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ingestion.billing import outbox
 from ingestion.billing.export import format_amount
 from ingestion.billing.invoice_store import ensure_store
 from ingestion.job_telemetry import job_run
@@ -84,10 +91,12 @@ class _Candidate:
     total: Decimal
     currency: str
     currency_exponent: int
+    customer_id: str
 
 
 _CANDIDATES = """
-SELECT invoice_id, subscription_id, period_start, period_end, total, currency, currency_exponent
+SELECT invoice_id, subscription_id, period_start, period_end, total, currency, currency_exponent,
+       customer_id
 FROM marts.invoices
 WHERE status <> 'finalized' AND period_end <= %s
   AND invoice_id NOT IN (SELECT invoice_id FROM billing.finalized_invoices)
@@ -183,6 +192,11 @@ def _finalize(
                 series,
                 as_of,
             )
+            _notify_finalized(db, [(inv, f"{series}-{seq:06d}") for inv, seq in numbered])
+            db.execute("DROP TABLE IF EXISTS finalize_batch")
+        by_id = {inv.invoice_id: inv for inv in candidates}
+        for blocked in result.blocked:
+            _notify_blocked(db, blocked, by_id[blocked.invoice_id].customer_id, result.quality_run)
         result.finalized = [
             FinalizedInvoice(
                 f"{series}-{seq:06d}",
@@ -278,4 +292,66 @@ def _insert_batch(db: Session, rows: list[tuple[str, str, int]], series: str, as
         f" SELECT {line_columns} FROM marts.invoice_lines AS l"
         " JOIN finalize_batch AS b ON b.invoice_id = l.invoice_id"
     )
-    db.execute("DROP TABLE IF EXISTS finalize_batch")
+
+
+_CORRECTIONS = """
+SELECT l.invoice_id, c.invoice_number, c.invoice_id, c.period_start, c.period_end,
+       sum(l.amount)
+FROM billing.finalized_invoice_lines AS l
+JOIN finalize_batch AS b ON b.invoice_id = l.invoice_id
+JOIN billing.finalized_invoices AS c ON c.invoice_id = l.corrected_invoice_id
+WHERE l.line_type = 'adjustment'
+GROUP BY l.invoice_id, c.invoice_number, c.invoice_id, c.period_start, c.period_end
+ORDER BY l.invoice_id, c.invoice_number
+"""
+
+
+def _notify_finalized(db: Session, numbered: list[tuple[_Candidate, str]]) -> None:
+    """`invoice.finalized` for each invoice of the batch (still in finalize_batch), and
+    `invoice.adjusted` for those that carry adjustment lines for late usage: the invoice
+    that bills the corrections is the one the customer is told about, with every corrected
+    invoice and the amount that corrects it. Amounts with the currency's decimals, as issued."""
+    corrections: dict[str, list[tuple[Any, ...]]] = {}
+    for invoice_id, *correction in db.rows(_CORRECTIONS):
+        corrections.setdefault(invoice_id, []).append(tuple(correction))
+    for inv, number in numbered:
+        exponent = inv.currency_exponent
+        data: dict[str, Any] = {
+            "invoice_number": number, "invoice_id": inv.invoice_id,
+            "customer_id": inv.customer_id, "subscription_id": inv.subscription_id,
+            "period_start": inv.period_start, "period_end": inv.period_end,
+            "total": format_amount(Decimal(inv.total), exponent), "currency": inv.currency,
+        }  # fmt: skip
+        outbox.record(db, "invoice.finalized", number, data, customer_id=inv.customer_id,
+                      subject=number)  # fmt: skip
+        corrected = corrections.get(inv.invoice_id)
+        if not corrected:
+            continue
+        listed = [
+            {"invoice_number": corrected_number, "invoice_id": corrected_id,
+             "period_start": start, "period_end": end,
+             "amount": format_amount(Decimal(amount), exponent)}
+            for corrected_number, corrected_id, start, end, amount in corrected
+        ]  # fmt: skip
+        total = sum((Decimal(c[-1]) for c in corrected), Decimal(0))
+        adjusted = {**data, "adjustment_total": format_amount(total, exponent),
+                    "corrections": listed}  # fmt: skip
+        outbox.record(db, "invoice.adjusted", number, adjusted, customer_id=inv.customer_id,
+                      subject=number)  # fmt: skip
+
+
+def _notify_blocked(
+    db: Session, blocked: BlockedInvoice, customer_id: str, quality_run: str | None
+) -> None:
+    """`finalization.blocked`, once per invoice and set of reasons: a rerun blocked for the
+    same reasons is the same block, a different reason is news."""
+    digest = hashlib.sha256("\n".join(sorted(blocked.reasons)).encode()).hexdigest()[:16]
+    data = {
+        "invoice_id": blocked.invoice_id, "customer_id": customer_id,
+        "subscription_id": blocked.subscription_id, "period_start": blocked.period_start,
+        "period_end": blocked.period_end, "reasons": list(blocked.reasons),
+        "quality_run_id": quality_run,
+    }  # fmt: skip
+    # for the finance team only (no customer_id on the row): an internal hold, not the customer's
+    outbox.record(db, "finalization.blocked", f"{blocked.invoice_id}:{digest}", data,
+                  subject=blocked.invoice_id)  # fmt: skip

@@ -33,7 +33,7 @@ from ingestion.warehouse import Session
 OUTBOX_TABLE = "notifications"
 SCHEMA_VERSION = 1
 
-# every type a notification can have; ingestion/notifications/schemas/<type>.json documents each
+# every type a notification can have; ingestion/notifications/schemas/<type>.v1.json defines each
 EVENT_TYPES = (
     "invoice.finalized",
     "invoice.adjusted",

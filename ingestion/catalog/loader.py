@@ -39,6 +39,7 @@ _COLUMNS = {
     "catalog_discounts": "customer_id discount_index percent_off amount_off start_date end_date",
     "catalog_subscriptions": "subscription_id customer_id plan_code start_date end_date "
     "billing_anchor",
+    "catalog_thresholds": "threshold_id plan_code subscription_id kind metric_code threshold_value",
 }
 TABLES: dict[str, tuple[str, ...]] = {
     table: tuple(cols.split()) for table, cols in _COLUMNS.items()

@@ -388,13 +388,17 @@ MODEL_FIELDS = {
 _SECTIONS = ("metrics", "plans", "customers", "subscriptions")
 _METRIC_KEYS = frozenset({"code", "aggregation", "field"})
 _PLAN_KEYS = frozenset(
-    {"code", "currency", "interval", "fixed_fee", "minimum_commitment", "charges"}
+    {"code", "currency", "interval", "fixed_fee", "minimum_commitment", "charges", "thresholds"}
 )
 _CHARGE_KEYS = frozenset({"metric", "model", "filters"}).union(*MODEL_FIELDS.values())
 _TIER_KEYS = frozenset({"up_to", "unit_price", "flat_fee"})
 _CUSTOMER_KEYS = frozenset({"id", "currency", "tax_rate", "discounts"})
 _DISCOUNT_KEYS = frozenset({"percent_off", "amount_off", "start", "end"})
-_SUBSCRIPTION_KEYS = frozenset({"id", "customer", "plan", "start", "end", "billing_anchor"})
+_SUBSCRIPTION_KEYS = frozenset(
+    {"id", "customer", "plan", "start", "end", "billing_anchor", "thresholds"}
+)
+_THRESHOLD_KINDS = {"metric": "usage", "spend": "spend", "commitment_percent": "commitment"}
+_THRESHOLD_KEYS = frozenset({"quantity", *_THRESHOLD_KINDS})
 
 Row = tuple[Any, ...]
 Problem = tuple[int, str]  # (line, "item: what is wrong")
@@ -470,6 +474,8 @@ class Walker:
         self.customers: dict[str, int] = {}
         self.subscriptions: dict[str, int] = {}
         self.currencies: dict[tuple[str, str], str | None] = {}  # (kind, code) -> currency
+        self.plan_metrics: dict[str, set[str]] = {}  # plan code -> the metrics it charges
+        self.plan_minimums: dict[str, Decimal | None] = {}  # plan code -> minimum_commitment
 
     def entries(self, node: YamlMap, key: str, owner: str) -> list[tuple[object, int]]:
         value = node.get(key)
@@ -549,11 +555,16 @@ class Walker:
         for index, (node, line) in enumerate(item.items("charges"), 1):
             name = f"{item.name} charge {index}"
             self.charge(_Item(self, node, name, line, _CHARGE_KEYS), code, index)
+        if code is not None:
+            self.plan_minimums[code] = minimum
+        self.thresholds(item, "plan", code, code)
 
     def charge(self, item: _Item, plan: str | None, index: int) -> None:
         metric = item.get("metric", metric_code, required=True)
         if metric is not None and metric not in self.metrics:
             item.problem(f"unknown metric {metric!r}", "metric")
+        if metric is not None and plan is not None:
+            self.plan_metrics.setdefault(plan, set()).add(metric)
         model = item.get("model", one_of(*MODEL_FIELDS), required=True)
         unit_price = package_size = package_price = free_units = None
         if model is not None:
@@ -686,9 +697,62 @@ class Walker:
         self.table("catalog_subscriptions").append(
             (sub_id, customer_id, plan_code, start, end, anchor)
         )
+        if plan_code in self.plans:
+            self.thresholds(item, "subscription", sub_id, plan_code)
         if not fresh or customer_id is None or start is None or (end is not None and end <= start):
             return None
         return sub_id, customer_id, start, end, item
+
+    def thresholds(self, item: _Item, owner: str, code: str | None, plan: str | None) -> None:
+        """A plan's or subscription's alert thresholds (ingestion/notifications/thresholds.py):
+        `{metric, quantity}`, `{spend}` in the plan's currency, or `{commitment_percent}` of the
+        plan's minimum commitment. The id names the owner, kind and value, so it stays the same
+        across catalog versions and the same crossing is never told twice."""
+        seen: dict[str, int] = {}
+        for number, (node, line) in enumerate(item.items("thresholds"), 1):
+            entry = _Item(self, node, f"{item.name} threshold {number}", line, _THRESHOLD_KEYS)
+            keys = [key for key in _THRESHOLD_KINDS if entry.has(key)]
+            if len(keys) != 1:
+                given = ", ".join(keys) or "none"
+                if entry.is_map:
+                    entry.problem("needs exactly one of metric (with quantity), spend and "
+                                  f"commitment_percent, got {given}")  # fmt: skip
+                continue
+            kind = _THRESHOLD_KINDS[keys[0]]
+            metric, value = self.threshold_value(entry, kind, plan)
+            if value is None or code is None:
+                continue
+            parts = [owner, code, kind, *([metric] if metric else []), plain_decimal(value)]
+            ident = ":".join(parts)
+            if self.unique(seen, ident, entry, "threshold"):
+                self.table("catalog_thresholds").append(
+                    (ident, code if owner == "plan" else None, code if owner != "plan" else None,
+                     kind, metric, value)
+                )  # fmt: skip
+
+    def threshold_value(
+        self, entry: _Item, kind: str, plan: str | None
+    ) -> tuple[str | None, Decimal | None]:
+        """(metric, value) of one threshold entry; value None when a problem was filed."""
+        metric = None
+        key = {"usage": "quantity", "spend": "spend", "commitment": "commitment_percent"}[kind]
+        if kind == "usage":
+            metric = entry.get("metric", metric_code)
+            if metric is not None and metric not in self.plan_metrics.get(plan or "", set()):
+                entry.problem(f"metric {metric!r} is not charged by plan {plan!r}", "metric")
+                return None, None
+        elif entry.has("quantity"):
+            entry.problem("quantity applies to a metric threshold only", "quantity")
+        value = entry.get(key, quantity if kind == "usage" else money, required=True)
+        if value is not None and value <= 0:
+            entry.problem(f"{key} {value} must be greater than 0", key)
+            return metric, None
+        if kind == "commitment" and plan is not None and not self.plan_minimums.get(plan):
+            entry.problem(f"commitment_percent needs a minimum_commitment on plan {plan!r}", key)
+            return metric, None
+        if kind == "usage" and metric is None:
+            return None, None
+        return metric, value
 
     def overlaps(self, subs: list[tuple[str, str, date, date | None, _Item]]) -> None:
         """Two subscriptions of one customer may touch (a plan change on D) but not overlap."""

@@ -153,6 +153,18 @@ CREATE TABLE IF NOT EXISTS raw.catalog_subscriptions (
     billing_anchor   VARCHAR NOT NULL,      -- calendar | anniversary
     PRIMARY KEY (catalog_version, subscription_id)
 );
+
+-- Alert thresholds (ingestion/notifications/thresholds.py); not read by dbt.
+CREATE TABLE IF NOT EXISTS raw.catalog_thresholds (
+    catalog_version  INTEGER NOT NULL,
+    threshold_id     VARCHAR NOT NULL,      -- <plan|subscription>:<code>:<kind>[:<metric>]:<value>
+    plan_code        VARCHAR,               -- declared on a plan: each of its subscriptions
+    subscription_id  VARCHAR,               -- or on one subscription
+    kind             VARCHAR NOT NULL,      -- usage | spend | commitment
+    metric_code      VARCHAR,               -- usage: the metric counted
+    threshold_value  DECIMAL(38, 12) NOT NULL,  -- a quantity, an amount or a percentage
+    PRIMARY KEY (catalog_version, threshold_id)
+);
 """
 
 # The landed events. PostgreSQL partitions by event time (see sinks/postgres.py);
@@ -183,7 +195,8 @@ def duckdb_ddl() -> str:
 POSTGRES_TABLES = (
     "rejected_events", "event_conflicts", "ingest_batches", "catalog_versions", "catalog_metrics",
     "catalog_plans", "catalog_charges", "catalog_charge_tiers", "catalog_charge_filters",
-    "catalog_customers", "catalog_discounts", "catalog_subscriptions", "event_ids", "events",
+    "catalog_customers", "catalog_discounts", "catalog_subscriptions", "catalog_thresholds",
+    "event_ids", "events",
 )  # fmt: skip
 FUNCTIONS = ("raw.create_events_partition(integer, integer)", "raw.maintain_statistics()")
 

@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from ingestion.payments import dunning
+from ingestion.payments import dunning, notices
 from ingestion.payments.gateway import (
     FAILED,
     PENDING,
@@ -78,27 +78,33 @@ def record_state(
     now: datetime,
     schedule: tuple[int, ...],
 ) -> None:
-    """Append what Stripe said about the attempt, then the dunning steps it triggers."""
-    db.insert("payment_attempts", {
-        **asdict(attempt), "state_no": state_no, "status": result.status,
-        "stripe_payment_intent_id": result.intent_id,
-        "amount_received_minor": result.amount_received_minor,
-        "decline_code": result.decline_code, "decline_message": result.decline_message,
-        "source": source, "recorded_at": now,
-    })  # fmt: skip
-    first = db.rows(
-        "SELECT min(recorded_at) FROM billing.payment_attempts"
-        " WHERE invoice_id = %s AND status = %s",
-        [attempt.invoice_id, FAILED],
-    )
-    detail = " ".join(filter(None, [result.decline_code, result.decline_message])) or None
-    first_failed_at = first[0][0] if first else None
-    events = dunning.events_after(
-        attempt.invoice_id, attempt.attempt_no, result.status, detail, first_failed_at,
-        schedule, now,
-    )  # fmt: skip
-    for event in events:
-        db.insert("dunning_events", event, ignore_conflict=True)
+    """Append what Stripe said about the attempt, the dunning steps it triggers and their
+    notifications, in one transaction: a state is never recorded without them."""
+    with db.atomic():
+        db.insert("payment_attempts", {
+            **asdict(attempt), "state_no": state_no, "status": result.status,
+            "stripe_payment_intent_id": result.intent_id,
+            "amount_received_minor": result.amount_received_minor,
+            "decline_code": result.decline_code, "decline_message": result.decline_message,
+            "source": source, "recorded_at": now,
+        })  # fmt: skip
+        first = db.rows(
+            "SELECT min(recorded_at) FROM billing.payment_attempts"
+            " WHERE invoice_id = %s AND status = %s",
+            [attempt.invoice_id, FAILED],
+        )
+        detail = " ".join(filter(None, [result.decline_code, result.decline_message])) or None
+        first_failed_at = first[0][0] if first else None
+        events = dunning.events_after(
+            attempt.invoice_id, attempt.attempt_no, result.status, detail, first_failed_at,
+            schedule, now,
+        )  # fmt: skip
+        invoice = notices.invoice_link(db, attempt.invoice_id)
+        notices.attempt_state(db, attempt.attempt_id, attempt.attempt_no, invoice, result,
+                              attempt.amount_minor, source, now)  # fmt: skip
+        for event in events:
+            db.insert("dunning_events", event, ignore_conflict=True)
+            notices.dunning_step(db, invoice, event)
 
 
 def open_attempts(

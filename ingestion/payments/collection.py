@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from ingestion.billing.payments_store import ensure_payments_store
 from ingestion.job_telemetry import job_run
-from ingestion.payments import dunning
+from ingestion.payments import dunning, notices
 from ingestion.payments.attempts import Attempt, charge_attempt, record_pending, record_state
 from ingestion.payments.gateway import (
     FAILED,
@@ -160,10 +160,17 @@ def _charge_due(
         invoice_id, number, customer_id, total, currency, exponent, status, last, first = row
         step = dunning.plan(status, int(last), first, settings.schedule_days, now)
         if step.kind == dunning.UNCOLLECTIBLE:
-            db.insert("dunning_events", {"invoice_id": invoice_id, "event_type": "uncollectible",
-                                         "attempt_no": step.attempt_no, "due_at": None,
-                                         "detail": "no retry left in the schedule",
-                                         "recorded_at": now}, ignore_conflict=True)  # fmt: skip
+            event = {
+                "invoice_id": invoice_id,
+                "event_type": "uncollectible",
+                "attempt_no": step.attempt_no,
+                "due_at": None,
+                "detail": "no retry left in the schedule",
+                "recorded_at": now,
+            }
+            with db.atomic():
+                db.insert("dunning_events", event, ignore_conflict=True)
+                notices.dunning_step(db, notices.invoice_link(db, invoice_id), event)
             result.newly_uncollectible += 1
             continue
         if step.kind != dunning.CHARGE or not (first_attempts if step.attempt_no == 1 else retries):

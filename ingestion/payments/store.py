@@ -3,6 +3,8 @@ autocommitted session, so a `pending` attempt is durable before Stripe is called
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ingestion.warehouse import Session, WarehouseConfig, open_connection
@@ -22,6 +24,22 @@ class PaymentsDb(Session):
         conflict = " ON CONFLICT DO NOTHING" if ignore_conflict else ""
         self.execute(f"INSERT INTO billing.{table} ({columns}) VALUES ({marks}){conflict}",
                      list(row.values()))  # fmt: skip
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Several writes committed together or not at all: a state, the dunning steps it
+        triggers and their notifications (ingestion/payments/notices.py)."""
+        if self.kind == "postgres":
+            with self.con.transaction():
+                yield
+            return
+        self.con.begin()
+        try:
+            yield
+        except BaseException:
+            self.con.rollback()
+            raise
+        self.con.commit()
 
     def try_lock(self) -> bool:
         """One collector at a time (PostgreSQL; a DuckDB file has one writer anyway)."""

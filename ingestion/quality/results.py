@@ -5,14 +5,20 @@ invoice whose period overlaps a failing critical row of the latest run. Both
 tables are append-only, so every run stays explainable; a run's results are
 written in the same transaction as its quality.runs row, so a reader that sees
 the run sees all of its results.
+
+A run with failing critical expectations also records `quality.critical_failed` in the
+notifications outbox (ingestion/billing/outbox.py), in that same transaction: the finance team
+hears of the run that will block finalization exactly when the run is recorded, once per run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+from ingestion.billing.invoice_store import ensure_store
+from ingestion.billing.outbox import record
 from ingestion.quality.checks import ResultRow
 from ingestion.warehouse import Session, WarehouseConfig, transaction
 
@@ -87,8 +93,31 @@ def write_results(
         for r in rows
     ]  # fmt: skip
     run = (run_id, run_at, as_of, critical_failures == 0, critical_failures, str(docs_index))
+    failing = [r for r in rows if r.critical and not r.success]
+    if failing:
+        ensure_store(config)  # the outbox, before the transaction that writes into it
     with transaction(config) as db:
         _ensure(db)
         if params:
             db.executemany(INSERT_RESULT, params)
         db.execute(INSERT_RUN, run)
+        if failing:
+            _notify(db, run_id, run_at, as_of, failing)
+
+
+def _notify(
+    db: Session, run_id: str, run_at: datetime, as_of: date, failing: Sequence[ResultRow]
+) -> None:
+    """`quality.critical_failed` for the run; each expectation with the period it covers
+    (null: the whole warehouse), the scope finalization blocks invoices by."""
+    expectations = [
+        {"suite": r.suite, "expectation": r.expectation, "column": r.column_name,
+         "observed": r.observed, "scope_start": r.scope_start, "scope_end": r.scope_end}
+        for r in failing
+    ]  # fmt: skip
+    data = {"run_id": run_id, "run_at": run_at.isoformat() + "Z", "as_of": as_of,
+            "critical_failures": len(failing), "expectations": expectations}  # fmt: skip
+    # run_at is naive UTC, as the warehouse stores it
+    record(
+        db, "quality.critical_failed", run_id, data, subject=run_id, at=run_at.replace(tzinfo=UTC)
+    )

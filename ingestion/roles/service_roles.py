@@ -245,8 +245,8 @@ def _grant(conn, names: dict[str, str]) -> None:
         run("GRANT USAGE ON SCHEMA {} TO {}", sql.Identifier(schema), role["api"])
     run("GRANT SELECT ON api.keys TO {}", role["api"])
     run("GRANT SELECT ON ALL TABLES IN SCHEMA billing TO {}", role["api"])
-    run("GRANT INSERT ON billing.payment_attempts, billing.webhook_events, billing.notifications"
-        " TO {}", role["api"])  # fmt: skip
+    run("GRANT INSERT ON billing.payment_attempts, billing.dunning_events, billing.webhook_events,"
+        " billing.notifications TO {}", role["api"])  # fmt: skip
     run("GRANT USAGE ON SCHEMA raw TO {}", role["api"])  # its rejects, as every landing path
     run("GRANT INSERT ON raw.rejected_events, raw.ingest_batches TO {}", role["api"])
     # ON CONFLICT reads the key columns it checks, and nothing else of the rows

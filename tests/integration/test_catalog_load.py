@@ -83,6 +83,7 @@ EXPECTED_COUNTS = {
     "catalog_customers": 1,
     "catalog_discounts": 1,
     "catalog_subscriptions": 2,
+    "catalog_thresholds": 0,
 }
 
 

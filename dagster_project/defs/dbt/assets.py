@@ -14,6 +14,9 @@ dagster-dbt passes its own `--select fqn:*` for a build of every asset, which
 Dagster build scopes the next build's event-sized tests just as a CLI build does. The CLI's
 `skipped_selection` is not applied (dagster-dbt owns the selection of a run): a Dagster build
 also rebuilds the staging views and reruns the unit tests.
+
+After the build, usage and spend thresholds are evaluated on the fresh marts, as after
+`valueverse build` (ingestion/notifications/thresholds.py).
 """
 
 import os
@@ -74,3 +77,8 @@ def valueverse_dbt_assets(
         # dagster-dbt registers a dbt adapter in this process; dbt-duckdb would keep the file
         # open, and the next step in this process could not open it read-only
         _release_connections()
+    # after a build that passed (a failed one raised above): the thresholds it crossed
+    from ingestion.notifications.thresholds import evaluate_thresholds
+
+    recorded = evaluate_thresholds(config, day)
+    context.log.info(f"{recorded} threshold notification(s) recorded")
