@@ -192,11 +192,18 @@ def _finalize(
                 series,
                 as_of,
             )
-            _notify_finalized(db, [(inv, f"{series}-{seq:06d}") for inv, seq in numbered])
+            notices = _finalized_notices(
+                db, [(inv, f"{series}-{seq:06d}") for inv, seq in numbered]
+            )
             db.execute("DROP TABLE IF EXISTS finalize_batch")
+        else:
+            notices = []
         by_id = {inv.invoice_id: inv for inv in candidates}
-        for blocked in result.blocked:
-            _notify_blocked(db, blocked, by_id[blocked.invoice_id].customer_id, result.quality_run)
+        notices += [
+            _blocked_notice(blocked, by_id[blocked.invoice_id].customer_id, result.quality_run)
+            for blocked in result.blocked
+        ]
+        outbox.record_many(db, notices)
         result.finalized = [
             FinalizedInvoice(
                 f"{series}-{seq:06d}",
@@ -306,12 +313,13 @@ ORDER BY l.invoice_id, c.invoice_number
 """
 
 
-def _notify_finalized(db: Session, numbered: list[tuple[_Candidate, str]]) -> None:
+def _finalized_notices(db: Session, numbered: list[tuple[_Candidate, str]]) -> list[outbox.Change]:
     """`invoice.finalized` for each invoice of the batch (still in finalize_batch), and
     `invoice.adjusted` for those that carry adjustment lines for late usage: the invoice
     that bills the corrections is the one the customer is told about, with every corrected
     invoice and the amount that corrects it. Amounts with the currency's decimals, as issued."""
     corrections: dict[str, list[tuple[Any, ...]]] = {}
+    notices = []
     for invoice_id, *correction in db.rows(_CORRECTIONS):
         corrections.setdefault(invoice_id, []).append(tuple(correction))
     for inv, number in numbered:
@@ -322,8 +330,7 @@ def _notify_finalized(db: Session, numbered: list[tuple[_Candidate, str]]) -> No
             "period_start": inv.period_start, "period_end": inv.period_end,
             "total": format_amount(Decimal(inv.total), exponent), "currency": inv.currency,
         }  # fmt: skip
-        outbox.record(db, "invoice.finalized", number, data, customer_id=inv.customer_id,
-                      subject=number)  # fmt: skip
+        notices.append(outbox.Change("invoice.finalized", number, data, inv.customer_id, number))
         corrected = corrections.get(inv.invoice_id)
         if not corrected:
             continue
@@ -336,13 +343,13 @@ def _notify_finalized(db: Session, numbered: list[tuple[_Candidate, str]]) -> No
         total = sum((Decimal(c[-1]) for c in corrected), Decimal(0))
         adjusted = {**data, "adjustment_total": format_amount(total, exponent),
                     "corrections": listed}  # fmt: skip
-        outbox.record(db, "invoice.adjusted", number, adjusted, customer_id=inv.customer_id,
-                      subject=number)  # fmt: skip
+        notices.append(outbox.Change("invoice.adjusted", number, adjusted, inv.customer_id, number))
+    return notices
 
 
-def _notify_blocked(
-    db: Session, blocked: BlockedInvoice, customer_id: str, quality_run: str | None
-) -> None:
+def _blocked_notice(
+    blocked: BlockedInvoice, customer_id: str, quality_run: str | None
+) -> outbox.Change:
     """`finalization.blocked`, once per invoice and set of reasons: a rerun blocked for the
     same reasons is the same block, a different reason is news."""
     digest = hashlib.sha256("\n".join(sorted(blocked.reasons)).encode()).hexdigest()[:16]
@@ -353,5 +360,5 @@ def _notify_blocked(
         "quality_run_id": quality_run,
     }  # fmt: skip
     # for the finance team only (no customer_id on the row): an internal hold, not the customer's
-    outbox.record(db, "finalization.blocked", f"{blocked.invoice_id}:{digest}", data,
-                  subject=blocked.invoice_id)  # fmt: skip
+    return outbox.Change("finalization.blocked", f"{blocked.invoice_id}:{digest}", data,
+                         subject=blocked.invoice_id)  # fmt: skip

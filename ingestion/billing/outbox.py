@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -84,6 +84,25 @@ def notification_id(dedup_key: str) -> str:
     return str(uuid.uuid5(_ID_NAMESPACE, dedup_key))
 
 
+@dataclass(frozen=True)
+class Change:
+    """A notification to record: `change` names what happened, unique within the type (an
+    invoice number, an attempt id and its state); `data` holds the type's fields (its JSON
+    Schema)."""
+
+    event_type: str
+    change: str
+    data: Mapping[str, Any]
+    customer_id: str | None = None
+    subject: str | None = None
+
+
+_COLUMNS = (
+    "notification_id, dedup_key, event_type, schema_version, customer_id, subject, payload,"
+    " recorded_at"
+)
+
+
 def record(
     db: Session,
     event_type: str,
@@ -93,33 +112,63 @@ def record(
     subject: str | None = None,
     at: datetime | None = None,
 ) -> str:
-    """Record a notification inside the caller's transaction; return its id.
+    """Record one notification inside the caller's transaction; return its id. Recording the
+    same change again is a no-op."""
+    return record_many(db, [Change(event_type, change, data, customer_id, subject)], at)[0]
 
-    `change` names what happened, unique within the type (an invoice number, an attempt id and
-    its state): recording the same change again is a no-op. `data` holds the type's fields
-    (its JSON Schema); dates, datetimes and Decimals are written as ISO text and exact decimal
-    strings, never floats."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown notification type {event_type!r}")
-    _refuse_floats(data)
-    key = f"{event_type}:{change}"
-    ident = notification_id(key)
+
+def record_many(db: Session, changes: Sequence[Change], at: datetime | None = None) -> list[str]:
+    """Record notifications inside the caller's transaction, in one statement; return their
+    ids. Dates, datetimes and Decimals are written as ISO text and exact decimal strings,
+    never floats.
+
+    Why one statement: DuckDB pays several milliseconds per single-row INSERT into a table
+    with unique keys, which made finalizing the demo's 1,500 invoices 15 times slower."""
     when = (at or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+    rows = [_row(change, when) for change in changes]
+    if not rows:
+        return []
+    if db.kind == "postgres":
+        marks = ", ".join(["%s"] * 8)
+        db.executemany(
+            f"INSERT INTO billing.notifications ({_COLUMNS}) VALUES ({marks})"
+            " ON CONFLICT DO NOTHING",
+            rows,
+        )
+    else:
+        import pyarrow as pa
+
+        names = [name.strip() for name in _COLUMNS.split(",")]
+        batch = pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)})
+        db.con.register("valueverse_notifications", batch)
+        try:  # a change listed twice in one batch: the first one counts, as across batches
+            db.execute(
+                f"INSERT INTO billing.notifications ({_COLUMNS}) SELECT {_COLUMNS}"
+                " FROM valueverse_notifications QUALIFY row_number() OVER"
+                " (PARTITION BY notification_id ORDER BY recorded_at) = 1"
+                " ON CONFLICT DO NOTHING"
+            )
+        finally:
+            db.con.unregister("valueverse_notifications")
+    return [row[0] for row in rows]
+
+
+def _row(change: Change, when: datetime) -> tuple[Any, ...]:
+    if change.event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown notification type {change.event_type!r}")
+    _refuse_floats(change.data)
+    key = f"{change.event_type}:{change.change}"
+    ident = notification_id(key)
     document = {
         "id": ident,
-        "type": event_type,
+        "type": change.event_type,
         "version": SCHEMA_VERSION,
         "created_at": when.isoformat(timespec="microseconds") + "Z",
-        "data": dict(data),
+        "data": dict(change.data),
     }
     payload = json.dumps(document, default=_plain, sort_keys=True, separators=(",", ":"))
-    db.execute(
-        "INSERT INTO billing.notifications (notification_id, dedup_key, event_type,"
-        " schema_version, customer_id, subject, payload, recorded_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        [ident, key, event_type, SCHEMA_VERSION, customer_id, subject, payload, when],
-    )
-    return ident
+    return (ident, key, change.event_type, SCHEMA_VERSION, change.customer_id, change.subject,
+            payload, when)  # fmt: skip
 
 
 def _refuse_floats(value: object) -> None:

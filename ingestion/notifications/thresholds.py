@@ -29,7 +29,7 @@ from typing import Any
 
 from ingestion.billing.export import format_amount
 from ingestion.billing.invoice_store import ensure_store
-from ingestion.billing.outbox import record
+from ingestion.billing.outbox import Change, record_many
 from ingestion.landing.validation import plain_decimal
 from ingestion.warehouse import Session, WarehouseConfig, transaction
 
@@ -113,13 +113,15 @@ def evaluate_thresholds(config: WarehouseConfig, as_of: date) -> int:
         for invoice_id, metric, quantity, amount in db.rows(_USAGE, [as_of]):
             usage[invoice_id][metric] = (Decimal(quantity), Decimal(amount))
         before = _count(db)
+        crossings = []
         for row in db.rows(_PERIODS, [as_of]):
             period = Period(*row)
             for threshold in thresholds:
                 if threshold.applies_to(period.subscription_id, period.plan_code):
                     reached = _reached(threshold, period, usage[period.invoice_id], minimums)
                     if reached is not None:
-                        _record(db, threshold, period, reached, built_at, as_of)
+                        crossings.append(_crossing(threshold, period, reached, built_at, as_of))
+        record_many(db, crossings)  # those recorded before (same period) are no-ops
         return _count(db) - before
 
 
@@ -154,14 +156,13 @@ def _reached(
             "currency": period.currency}  # fmt: skip
 
 
-def _record(
-    db: Session,
+def _crossing(
     threshold: Threshold,
     period: Period,
     reached: dict[str, Any],
     built_at: datetime,
     as_of: date,
-) -> None:
+) -> Change:
     data = {
         "threshold_id": threshold.threshold_id, "kind": threshold.kind,
         "metric": threshold.metric_code, **reached,
@@ -171,8 +172,8 @@ def _record(
         "computed_at": built_at, "as_of": as_of,
     }  # fmt: skip
     change = f"{threshold.threshold_id}:{period.subscription_id}:{period.period_start}"
-    record(db, _EVENT_TYPES[threshold.kind], change, data, customer_id=period.customer_id,
-           subject=period.invoice_id)  # fmt: skip
+    return Change(_EVENT_TYPES[threshold.kind], change, data, period.customer_id,
+                  period.invoice_id)  # fmt: skip
 
 
 def _exists(db: Session, schema: str, table: str) -> bool:
