@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.billing import finalization
+from ingestion.billing import finalization, outbox
 from ingestion.notifications.thresholds import evaluate_thresholds
 from ingestion.warehouse import resolve
 from tests.conftest import SCENARIOS, query, run_step
@@ -119,13 +119,13 @@ def test_notifications_from_builds_quality_and_finalization(
     )
 
     _quality_run(url, "run-passing", failing=False)
-    real = finalization._notify_finalized
+    real = outbox.record_many
 
-    def crash_after_notifying(*args: object) -> None:
+    def crash_after_notifying(*args: object) -> list[str]:
         real(*args)  # type: ignore[arg-type]
         raise RuntimeError("the finalizer died before committing")
 
-    monkeypatch.setattr(finalization, "_notify_finalized", crash_after_notifying)
+    monkeypatch.setattr(outbox, "record_many", crash_after_notifying)
     with pytest.raises(RuntimeError, match="died"):
         finalization.finalize(config, date(2026, 2, 4))
     monkeypatch.undo()
