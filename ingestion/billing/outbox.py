@@ -67,18 +67,6 @@ CREATE TABLE IF NOT EXISTS billing.notifications (
 """
 
 
-@dataclass(frozen=True)
-class Notification:
-    """One recorded notification, as the outbox holds it."""
-
-    notification_id: str
-    event_type: str
-    customer_id: str | None
-    subject: str | None
-    payload: str
-    recorded_at: datetime
-
-
 def notification_id(dedup_key: str) -> str:
     """The id a change is known by everywhere: stable for the same key."""
     return str(uuid.uuid5(_ID_NAMESPACE, dedup_key))

@@ -23,19 +23,10 @@ import pytest
 from ingestion.quality import QualityReport, run_quality
 from ingestion.quality.offline_docs import VENDOR, external_references
 from ingestion.warehouse import resolve
+from tests.e2e.test_dashboards_browser import CHROMIUM, FLAGS, TIMEOUT_MS
 from tests.integration.caddy_support import CADDY, free_port, get, hash_password, running_caddy
 from tests.integration.dashboards_support import AS_OF, session_warehouse
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 30_000
 USER, PASSWORD = "finance", "another long passphrase for the test"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 SUITE = "landed_events.raw_events"  # a validation whose page the browser opens
