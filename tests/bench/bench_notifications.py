@@ -3,9 +3,10 @@
 Run by `make bench`. Prints figures; asserts nothing.
 1. delivery throughput: `--notifications` outbox rows (invoice.finalized documents) delivered
    by `deliver()` (the code behind `valueverse webhooks deliver`) to one endpoint, a local
-   threaded http.server answering 204, until nothing is due; notifications/s, on a fresh DuckDB
-   file (and on a scratch PostgreSQL database with `--admin-url`). Each delivery is one signed
-   POST, one request in flight per endpoint, and one log row committed on its own.
+   threaded http.server answering 204 (the demo's `local_receiver`), until nothing is due;
+   notifications/s, on a fresh DuckDB file (and on a scratch PostgreSQL database with
+   `--admin-url`). Each delivery is one signed POST, one request in flight per endpoint, and
+   one log row committed on its own.
 2. outbox overhead on finalization: copies of the demo's warehouse (`--warehouse`, after
    `make demo`) with the invoices un-finalized again (DuckDB has no append-only guards), then
    `finalize()` as of the demo's date in each: as is (its notifications recorded in the
@@ -19,11 +20,9 @@ import argparse
 import os
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from unittest import mock
 
@@ -31,6 +30,7 @@ import psycopg
 
 from ingestion.billing import finalization, outbox
 from ingestion.billing.outbox import record
+from ingestion.demo.notifications import local_receiver
 from ingestion.notifications.deliver import deliver
 from ingestion.notifications.endpoints import add_endpoint
 from ingestion.notifications.settings import SIGNING_KEY_ENV, DeliverySettings
@@ -38,24 +38,12 @@ from ingestion.notifications.store import ensure_notify_store
 from ingestion.warehouse import connect, resolve, transaction
 
 
-class _Sink(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        self.rfile.read(int(self.headers.get("content-length", "0")))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def throughput(url: str, count: int) -> tuple[float, int]:
     """(seconds, delivered) for `count` notifications to one local endpoint."""
     config = resolve(url)
     ensure_notify_store(config)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        add_endpoint(config, f"http://127.0.0.1:{server.server_address[1]}/", "*", None)
+    with local_receiver(lambda headers, body: 204) as receiver_url:
+        add_endpoint(config, receiver_url, "*", None)
         with transaction(config) as db:
             for n in range(count):
                 number = f"VV-{n:06d}"
@@ -70,9 +58,6 @@ def throughput(url: str, count: int) -> tuple[float, int]:
             if run.delivered == 0:
                 break
         return time.perf_counter() - started, delivered
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _no_outbox(db, changes, at=None):  # type: ignore[no-untyped-def]
