@@ -6,22 +6,18 @@ types; served by `dbt docs serve` or opened as static files.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from datetime import UTC, datetime
 
-from ingestion.billing.dbt_runner import dbt_args, dbt_env, target_dir
+from ingestion.billing.dbt_runner import dbt_args, dbt_env, invoke, target_dir
 from ingestion.warehouse import WarehouseConfig
 
 
 def generate_docs(config: WarehouseConfig) -> int:
     os.environ.update(dbt_env(config))
-    from dbt.cli.main import dbtRunner
-
     args = dbt_args(config, "docs", datetime.now(UTC).date())
-    with contextlib.redirect_stdout(sys.stderr):
-        result = dbtRunner().invoke([args[0], "generate", *args[1:]])
+    result = invoke([args[0], "generate", *args[1:]])
     if not result.success:
         print("valueverse: dbt docs generate failed (see the log above)", file=sys.stderr)
         return 1
