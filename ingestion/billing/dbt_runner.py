@@ -14,7 +14,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from ingestion.billing.payments_store import ensure_payments_store
 from ingestion.job_telemetry import job_run
 from ingestion.landing.sinks import backends
+from ingestion.untraced import untraced
 from ingestion.warehouse import (
     WarehouseConfig,
     connect,
@@ -282,31 +282,11 @@ def parse(config: WarehouseConfig, as_of: date) -> int:
 
 def invoke(args: list[str]) -> Any:
     """dbt in this process (dbtRunner), its log on stderr so that stdout stays the CLI's, and
-    without the coverage tracer when the process runs under one (the test suite and the
-    processes it starts): dbt is not this project's code, and tracing its Jinja made each
-    build ~1.7 x as slow (3 scenario tests: 66 -> 112 CPU-s). No tracer runs in production."""
+    untraced (ingestion/untraced.py: not ours to measure, and ~1.7 x as slow under coverage)."""
     from dbt.cli.main import dbtRunner
 
-    with _coverage_paused(), contextlib.redirect_stdout(sys.stderr):
+    with untraced(), contextlib.redirect_stdout(sys.stderr):
         return dbtRunner().invoke(args)
-
-
-@contextlib.contextmanager
-def _coverage_paused() -> Iterator[None]:
-    try:
-        from coverage import Coverage
-    except ImportError:  # not installed: production images
-        yield
-        return
-    running = Coverage.current()
-    if running is None:
-        yield
-        return
-    running.stop()
-    try:
-        yield
-    finally:
-        running.start()
 
 
 def _node_times(run: Any, top: int = 5) -> tuple[float, str]:

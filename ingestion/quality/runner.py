@@ -30,6 +30,7 @@ from ingestion.quality.gx_helpers import is_critical
 from ingestion.quality.offline_docs import AssetsMissing, make_offline
 from ingestion.quality.report import QualityReport, SuiteCounts
 from ingestion.quality.results import write_results
+from ingestion.untraced import untraced
 from ingestion.warehouse import WarehouseConfig
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,9 @@ def run_quality_detailed(
     skipped = [] if payments else ["payments: skipped: table absent (marts.payments)"]
     checks += payments
 
-    context = _context(root)
-    source = context.data_sources.add_or_update_pandas("valueverse_frames")
+    with untraced():
+        context = _context(root)
+        source = context.data_sources.add_or_update_pandas("valueverse_frames")
     rows: list[ResultRow] = []
     counts = {name: SuiteCounts() for name in SUITES}
     for check in checks:
@@ -126,20 +128,21 @@ def _validate(
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
-    asset = _get_or_add(source.get_asset, source.add_dataframe_asset, check.ge_name)
-    batch = _get_or_add(asset.get_batch_definition, asset.add_batch_definition_whole_dataframe,
-                        "whole_frame")  # fmt: skip
-    suite = context.suites.add_or_update(
-        gx.ExpectationSuite(name=check.ge_name, expectations=check.expectations)
-    )
-    definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=check.ge_name, data=batch, suite=suite)
-    )
-    result = definition.run(
-        batch_parameters={"dataframe": check.frame},
-        result_format={"result_format": "COMPLETE" if check.complete else "SUMMARY"},
-        run_id=RunIdentifier(run_name=run_id, run_time=run_at.replace(tzinfo=UTC)),
-    )
+    with untraced():  # Great Expectations' own work (ingestion/untraced.py)
+        asset = _get_or_add(source.get_asset, source.add_dataframe_asset, check.ge_name)
+        batch = _get_or_add(asset.get_batch_definition,
+                            asset.add_batch_definition_whole_dataframe, "whole_frame")  # fmt: skip
+        suite = context.suites.add_or_update(
+            gx.ExpectationSuite(name=check.ge_name, expectations=check.expectations)
+        )
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=check.ge_name, data=batch, suite=suite)
+        )
+        result = definition.run(
+            batch_parameters={"dataframe": check.frame},
+            result_format={"result_format": "COMPLETE" if check.complete else "SUMMARY"},
+            run_id=RunIdentifier(run_name=run_id, run_time=run_at.replace(tzinfo=UTC)),
+        )
     return [_rows(check, r) for r in result.results]
 
 
@@ -198,7 +201,8 @@ def _build_docs(context: Any) -> Path:
     """Build the Data Docs site and make it load nothing from the network (offline_docs).
     Missing assets are logged, not raised: the results are recorded either way, and a
     report that needs a CDN is no reason to stop billing."""
-    sites = context.build_data_docs()
+    with untraced():
+        sites = context.build_data_docs()
     url = sites.get("local_site") or next(iter(sites.values()))
     index = Path(unquote(urlsplit(url).path))
     try:
