@@ -36,7 +36,7 @@ from ingestion.api import body, reads, telemetry
 from ingestion.api.delivery import AckedProducer, Message, NotAcknowledged
 from ingestion.api.keys import ApiKey, KeyVerifier
 from ingestion.api.ratelimit import RateLimiter, Verdict
-from ingestion.api.rejects import record_rejects
+from ingestion.api.rejects import RejectBatch, RejectWriter
 from ingestion.api.settings import ApiSettings
 from ingestion.api.verdicts import judge
 from ingestion.landing import tracing
@@ -76,6 +76,7 @@ class Services:
     keys: KeyVerifier
     limiter: RateLimiter
     producer: AckedProducer
+    rejects: RejectWriter
     topic: str
     dlq_topic: str
     webhook_secret: str
@@ -303,7 +304,7 @@ def _install_routes(app: FastAPI) -> None:
                           {"Retry-After": str(RETRY_SECONDS)}) from None  # fmt: skip
         telemetry.PRODUCE.observe(time.perf_counter() - started)
         if rows:  # after the dead letters are safe: the quality report counts them from here
-            await run_in_threadpool(_record, services, f"api:{key.key_id}", rows, landed_at)
+            await _record(services, RejectBatch(f"api:{key.key_id}", rows, landed_at))
         telemetry.EVENTS.labels("accepted", "").inc(accepted)
         for entry in rejected:
             telemetry.EVENTS.labels("rejected", entry["rule"]).inc()
@@ -438,16 +439,16 @@ def _sort_events(
     return accepted, rejected, rows, messages
 
 
-def _record(services: Services, source: str, rows: list[RejectRow], landed_at: datetime) -> None:
+async def _record(services: Services, batch: RejectBatch) -> None:
     """Rejects into the warehouse; a failure is logged, never the request's: the dead-letter
     topic acknowledged them already, so nothing is lost."""
     failures: tuple[type[Exception], ...] = (ValueVerseError, *driver_errors())
     try:
-        record_rejects(services.warehouse, source, rows, landed_at)
+        await services.rejects.record(batch)
     except failures as exc:
         error = f"{type(exc).__name__}: {exc}"
         log.warning("rejects kept in the dead-letter topic only",
-                    extra={"rejects": len(rows), "error": error})  # fmt: skip
+                    extra={"rejects": len(batch.rows), "error": error})  # fmt: skip
 
 
 def _read(request: Request, query: Callable[[Any], Any]) -> Any:
@@ -502,6 +503,7 @@ def default_services() -> Services:
     return Services(
         settings=settings, warehouse=warehouse, keys=KeyVerifier(warehouse),
         limiter=RateLimiter(settings), producer=AckedProducer(kafka),
+        rejects=RejectWriter(warehouse),
         topic=kafka.topic, dlq_topic=kafka.dlq_topic,
         webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
     )  # fmt: skip

@@ -30,6 +30,7 @@ from typing import Any
 from ingestion.api.app import Services, create_app
 from ingestion.api.keys import KeyVerifier, create_key
 from ingestion.api.ratelimit import RateLimiter
+from ingestion.api.rejects import RejectWriter
 from ingestion.api.settings import ApiSettings
 from ingestion.landing.files import iter_lines
 from ingestion.landing.metrics import configure_json_logging
@@ -76,13 +77,16 @@ def main() -> int:
         settings = ApiSettings(redis_url=args.redis_url or None, max_events=1000)
         services = Services(settings=settings, warehouse=config, keys=KeyVerifier(config),
                             limiter=RateLimiter(settings), producer=AckingProducer(),  # type: ignore[arg-type]
+                            rejects=RejectWriter(config),
                             topic="t", dlq_topic="t-dlq", webhook_secret="")  # fmt: skip
         kind = "application/json" if args.size == 1 else "application/x-ndjson"
         rounds = asyncio.run(_run(services, token, kind, bodies, args))
     best, worst = min(rounds), max(rounds)
-    print(f"{args.size:,}-event requests, warehouse {args.warehouse}, "
-          f"{args.requests} requests x {args.rounds} rounds: CPU per request "
-          f"{best:,.0f}-{worst:,.0f} us (least-most), per event {best / args.size:,.1f} us")
+    print(
+        f"{args.size:,}-event requests, warehouse {args.warehouse}, "
+        f"{args.requests} requests x {args.rounds} rounds: CPU per request "
+        f"{best:,.0f}-{worst:,.0f} us (least-most), per event {best / args.size:,.1f} us"
+    )
     return 0
 
 
