@@ -1,4 +1,6 @@
 """The usage API's routes (FastAPI): events in, usage and invoices out, Stripe webhooks, health.
+POST /v1/events, the route that takes the load, is a plain ASGI route in front of FastAPI
+(events.py); this module installs it and adds it to the OpenAPI document.
 
 Every answer that is not a success is `application/problem+json` (RFC 9457) naming the
 problem. Each request gets an id (the client's `X-Request-ID` when it is a sane token), sent
