@@ -1,4 +1,6 @@
 """The usage API's routes (FastAPI): events in, usage and invoices out, Stripe webhooks, health.
+POST /v1/events, the route that takes the load, is a plain ASGI route in front of FastAPI
+(events.py); this module installs it and adds it to the OpenAPI document.
 
 Every answer that is not a success is `application/problem+json` (RFC 9457) naming the
 problem. Each request gets an id (the client's `X-Request-ID` when it is a sane token), sent
@@ -32,18 +34,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
-from ingestion.api import body, reads, telemetry
-from ingestion.api.delivery import AckedProducer, Message, NotAcknowledged
+from ingestion.api import body, events, reads, telemetry
+from ingestion.api.access import PROBLEM, Problem, authenticate, limit, problem_content, require
+from ingestion.api.delivery import AckedProducer
+from ingestion.api.events import RETRY_SECONDS, EventsRoute
 from ingestion.api.keys import ApiKey, KeyVerifier
-from ingestion.api.ratelimit import RateLimiter, Verdict
-from ingestion.api.rejects import record_rejects
+from ingestion.api.ratelimit import RateLimiter
+from ingestion.api.rejects import RejectWriter
 from ingestion.api.settings import ApiSettings
-from ingestion.api.verdicts import judge
-from ingestion.landing import tracing
-from ingestion.landing.batch import reject_row
-from ingestion.landing.dlq import reject_headers
-from ingestion.landing.sinks.contract import RejectRow
-from ingestion.landing.validation import Reject
 from ingestion.warehouse import (
     ValueVerseError,
     WarehouseConfig,
@@ -53,18 +51,7 @@ from ingestion.warehouse import (
 )
 
 log = logging.getLogger("valueverse.api")
-PROBLEM = "application/problem+json"
-RETRY_SECONDS = 5
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-class Problem(Exception):
-    """An answer other than success: status, a short title, what exactly went wrong."""
-
-    def __init__(self, status: int, title: str, detail: str,
-                 headers: dict[str, str] | None = None) -> None:  # fmt: skip
-        super().__init__(detail)
-        self.status, self.title, self.detail, self.headers = status, title, detail, headers or {}
 
 
 @dataclass
@@ -76,6 +63,7 @@ class Services:
     keys: KeyVerifier
     limiter: RateLimiter
     producer: AckedProducer
+    rejects: RejectWriter
     topic: str
     dlq_topic: str
     webhook_secret: str
@@ -107,15 +95,28 @@ def create_app(make_services: Callable[[], Services]) -> FastAPI:
                   docs_url=None, redoc_url=None)  # fmt: skip
     _install_handlers(app)
     _install_routes(app)
+    _document_events(app)
     return app
+
+
+def _document_events(app: FastAPI) -> None:
+    """POST /v1/events in the OpenAPI document (and so on /docs): FastAPI does not see that
+    route, which is served in front of it (events.py)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()  # made once, then cached by FastAPI
+        if events.PATH not in schema["paths"]:
+            schema["paths"] = {events.PATH: {"post": events.OPERATION}, **schema["paths"]}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _problem(status: int, title: str, detail: str, request_id: str | None,
              headers: dict[str, str] | None = None) -> JSONResponse:  # fmt: skip
-    content = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    if request_id:
-        content["request_id"] = request_id
-    return JSONResponse(content, status_code=status, headers=headers, media_type=PROBLEM)
+    return JSONResponse(problem_content(status, title, detail, request_id), status_code=status,
+                        headers=headers, media_type=PROBLEM)  # fmt: skip
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -138,6 +139,8 @@ def _install_handlers(app: FastAPI) -> None:
         return _problem(400, "Invalid request", f"{where}: {first.get('msg', 'invalid')}",
                         _rid(request))  # fmt: skip
 
+    # the last added runs first: _Observe sees every request, POST /v1/events included
+    app.add_middleware(EventsRoute)
     app.add_middleware(_Observe)
 
 
@@ -192,21 +195,8 @@ def _services(request: Request) -> Services:
 
 
 async def _authenticated(request: Request) -> ApiKey:
-    """The request's key. On the event loop: only a key the cache has not got (or holds for
-    too long) is read from the store, in a thread."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(401, "Unauthorized", "send Authorization: Bearer <API key>",
-                      {"WWW-Authenticate": "Bearer"})  # fmt: skip
-    keys, token = _services(request).keys, token.strip()
-    if keys.must_read(token):
-        key = await run_in_threadpool(keys.verify, token)
-    else:
-        key = keys.verify(token)
-    if key is None:
-        raise Problem(401, "Unauthorized", "unknown or revoked API key",
-                      {"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
+    """The request's key (access.authenticate), kept for the request's log line."""
+    key = await authenticate(_services(request).keys, request.headers.get("authorization", ""))
     request.state.key_id = key.key_id
     return key
 
@@ -216,39 +206,11 @@ def _scope(scope: str) -> Callable[..., Awaitable[ApiKey]]:
     rate limit."""
 
     async def check(request: Request, key: Annotated[ApiKey, Depends(_authenticated)]) -> ApiKey:
-        _require(key, scope)
-        await _limit(request, key, {"requests": 1})
+        require(key, scope)
+        await limit(_services(request).limiter, key, {"requests": 1})
         return key
 
     return check
-
-
-def _require(key: ApiKey, scope: str) -> None:
-    if scope not in key.scopes:
-        raise Problem(403, "Forbidden", f"this API key lacks the scope {scope}")
-
-
-async def _limit(request: Request, key: ApiKey, costs: dict[str, int]) -> None:
-    verdict = await _services(request).limiter.check(key, costs)
-    if verdict is not None:
-        telemetry.RATE_LIMITED.labels(verdict.what).inc()
-        raise Problem(429, "Too many requests", _limit_detail(verdict),
-                      _limit_headers(verdict))  # fmt: skip
-
-
-def _limit_detail(verdict: Verdict) -> str:
-    unit = "request" if verdict.what == "requests" else f"{verdict.cost} event(s)"
-    return (f"this key may send {verdict.limit} {verdict.what} per second; retry the {unit} "
-            f"in {verdict.reset_seconds} s")  # fmt: skip
-
-
-def _limit_headers(verdict: Verdict) -> dict[str, str]:
-    return {
-        "Retry-After": str(verdict.reset_seconds),
-        "RateLimit-Limit": str(verdict.limit),
-        "RateLimit-Remaining": str(verdict.remaining),
-        "RateLimit-Reset": str(verdict.reset_seconds),
-    }
 
 
 def _customer_allowed(key: ApiKey, customer_id: str) -> None:
@@ -256,59 +218,9 @@ def _customer_allowed(key: ApiKey, customer_id: str) -> None:
         raise Problem(403, "Forbidden", f"this API key may not read customer {customer_id}")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it passes `limit` (never read whole first)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise body.BodyError(413, "Body too large", f"{declared} bytes; the limit is {limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise body.BodyError(413, "Body too large", f"over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _install_routes(app: FastAPI) -> None:
     usage_reader = Depends(_scope("usage:read"))
     invoice_reader = Depends(_scope("invoices:read"))
-
-    @app.post("/v1/events", status_code=202, summary="Send usage events")
-    async def post_events(request: Request) -> JSONResponse:
-        """One event (JSON object), a JSON array, or NDJSON: up to the server's limits (1,000
-        events, 1 MiB by default). 202 once the broker acknowledged every valid event;
-        invalid ones are listed and written to the dead-letter topic."""
-        # The key is checked here, not by a dependency as on the other routes: FastAPI's
-        # dependency solving was ~1/6 of a one-event request's CPU (profiled). The request
-        # counts as a request and as its events, both at once (one round trip to the limits'
-        # store), once its body is split.
-        key = await _authenticated(request)
-        _require(key, "events:write")
-        services = _services(request)
-        raw = await _read_body(request, services.settings.max_body_bytes)
-        events = body.split_events(raw, request.headers.get("content-type"),
-                                   services.settings.max_events)  # fmt: skip
-        await _limit(request, key, {"requests": 1, "events": len(events)})
-        origin = f"api:{key.key_id}/{request.state.request_id}"
-        landed_at = datetime.now(UTC).replace(tzinfo=None)
-        accepted, rejected, rows, messages = _sort_events(services, key, events, origin, landed_at)
-        started = time.perf_counter()
-        try:
-            await services.producer.send(messages, services.settings.produce_timeout)
-        except NotAcknowledged as exc:
-            raise Problem(503, "Broker unavailable",
-                          f"{exc}; nothing of this request is confirmed, send it again "
-                          "(events are deduplicated by event_id)",
-                          {"Retry-After": str(RETRY_SECONDS)}) from None  # fmt: skip
-        telemetry.PRODUCE.observe(time.perf_counter() - started)
-        if rows:  # after the dead letters are safe: the quality report counts them from here
-            await run_in_threadpool(_record, services, f"api:{key.key_id}", rows, landed_at)
-        telemetry.EVENTS.labels("accepted", "").inc(accepted)
-        for entry in rejected:
-            telemetry.EVENTS.labels("rejected", entry["rule"]).inc()
-        return JSONResponse({"accepted": accepted, "rejected": rejected,
-                             "request_id": request.state.request_id}, status_code=202)  # fmt: skip
 
     @app.get("/v1/customers/{customer_id}/usage", summary="Usage and amounts so far")
     async def get_usage(request: Request, customer_id: str, key: ApiKey = usage_reader) -> Any:
@@ -349,7 +261,8 @@ def _install_routes(app: FastAPI) -> None:
     async def stripe_webhook(request: Request) -> Any:
         from ingestion.payments.webhooks import WebhookRejected
 
-        payload = await _read_body(request, 256 * 1024)
+        payload = await body.read(request.receive, request.headers.get("content-length", ""),
+                                  256 * 1024)  # fmt: skip
         signature = request.headers.get("stripe-signature", "")
         failures: tuple[type[Exception], ...] = (ValueVerseError, *driver_errors())
         try:
@@ -409,47 +322,6 @@ def docs_page(spec: dict[str, Any]) -> str:
     return f"{head}<body><h1>{title}</h1>{intro}{''.join(rows)}</body></html>"
 
 
-def _sort_events(
-    services: Services, key: ApiKey, events: list[bytes], origin: str, now: datetime
-) -> tuple[int, list[dict[str, Any]], list[RejectRow], list[Message]]:
-    """Judge each event by the landing rules (verdicts.py) and the key's customers: the
-    messages to produce (valid ones to the usage topic, the others to the dead letters) and
-    the rejects to report and record."""
-    trace = tracing.message_headers()
-    # the same for every valid event of the request (the producer copies them)
-    headers: list[tuple[str, str | bytes | None]] = [("valueverse.origin", origin.encode()),
-                                                     *trace]  # fmt: skip
-    accepted, rejected, rows, messages = 0, [], [], []
-    for index, (raw, verdict) in enumerate(zip(events, judge(events, now), strict=True)):
-        if not isinstance(verdict, Reject) and not key.allows_customer(verdict):
-            detail = f"this API key may not send events for customer {verdict}"
-            verdict = Reject("auth.customer_scope", detail)
-        if isinstance(verdict, Reject):
-            row = reject_row(f"{origin}#{index}", raw, verdict)
-            rows.append(row)
-            rejected.append({"index": index, "event_id": body.event_id(raw),
-                             "rule": verdict.rule, "reason": verdict.detail})  # fmt: skip
-            messages.append(
-                Message(services.dlq_topic, row.payload, None, [*reject_headers(row), *trace])
-            )
-            continue
-        accepted += 1
-        messages.append(Message(services.topic, raw, verdict.encode(), headers))
-    return accepted, rejected, rows, messages
-
-
-def _record(services: Services, source: str, rows: list[RejectRow], landed_at: datetime) -> None:
-    """Rejects into the warehouse; a failure is logged, never the request's: the dead-letter
-    topic acknowledged them already, so nothing is lost."""
-    failures: tuple[type[Exception], ...] = (ValueVerseError, *driver_errors())
-    try:
-        record_rejects(services.warehouse, source, rows, landed_at)
-    except failures as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        log.warning("rejects kept in the dead-letter topic only",
-                    extra={"rejects": len(rows), "error": error})  # fmt: skip
-
-
 def _read(request: Request, query: Callable[[Any], Any]) -> Any:
     """Run a read on the warehouse; what keeps it from answering is a 503 saying what."""
     services = _services(request)
@@ -502,6 +374,7 @@ def default_services() -> Services:
     return Services(
         settings=settings, warehouse=warehouse, keys=KeyVerifier(warehouse),
         limiter=RateLimiter(settings), producer=AckedProducer(kafka),
+        rejects=RejectWriter(warehouse),
         topic=kafka.topic, dlq_topic=kafka.dlq_topic,
         webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
     )  # fmt: skip

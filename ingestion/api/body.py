@@ -16,6 +16,8 @@ import json
 from decimal import Decimal
 
 import orjson
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 JSON_TYPES = ("application/json",)
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
@@ -35,6 +37,25 @@ class BodyError(Exception):
 
 def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()
+
+
+async def read(receive: Receive, declared_length: str, limit: int) -> bytes:
+    """An ASGI request's body, refused with 413 as soon as it passes `limit` (never read whole
+    first), or at once when its Content-Length (`declared_length`) says it would."""
+    if declared_length.isdigit() and int(declared_length) > limit:
+        raise BodyError(413, "Body too large", f"{declared_length} bytes; the limit is {limit}")
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyError(413, "Body too large", f"over {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def split_events(body: bytes, content_type: str | None, max_events: int) -> list[bytes]:

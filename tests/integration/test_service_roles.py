@@ -140,13 +140,13 @@ def test_each_service_role_does_its_job_and_nothing_more(
     # the usage API reads keys, marts and issued invoices, records webhooks, and no more
     from datetime import datetime
 
-    from ingestion.api.rejects import record_rejects
+    from ingestion.api.rejects import RejectBatch, record_rejects
     from ingestion.landing.sinks.contract import RejectRow
     from ingestion.warehouse import resolve
 
     api_url = _as(url, f"{prefix}_api")
-    record_rejects(resolve(api_url), "api:k", [RejectRow("api:k/r#0", b"{}", "r", "d")],
-                   datetime(2026, 11, 5))  # fmt: skip
+    row = RejectRow("api:k/r#0", b"{}", "r", "d")
+    record_rejects(resolve(api_url), [RejectBatch("api:k", [row], datetime(2026, 11, 5))])
     with psycopg.connect(api_url, autocommit=True) as conn:
         conn.execute("SELECT count(*) FROM api.keys")
         assert conn.execute("SELECT count(*) FROM marts.invoice_lines").fetchone() == (4,)
