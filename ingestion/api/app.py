@@ -20,7 +20,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -41,10 +40,10 @@ from ingestion.api.events import RETRY_SECONDS, EventsRoute
 from ingestion.api.keys import ApiKey, KeyVerifier
 from ingestion.api.ratelimit import RateLimiter
 from ingestion.api.rejects import RejectWriter
+from ingestion.api.services import Services
 from ingestion.api.settings import ApiSettings
 from ingestion.warehouse import (
     ValueVerseError,
-    WarehouseConfig,
     connect,
     driver_errors,
     is_undefined,
@@ -52,22 +51,6 @@ from ingestion.warehouse import (
 
 log = logging.getLogger("valueverse.api")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-@dataclass
-class Services:
-    """What the routes use, made once per server process."""
-
-    settings: ApiSettings
-    warehouse: WarehouseConfig
-    keys: KeyVerifier
-    limiter: RateLimiter
-    producer: AckedProducer
-    rejects: RejectWriter
-    topic: str
-    dlq_topic: str
-    webhook_secret: str
-    draining: bool = False
 
 
 def create_app(make_services: Callable[[], Services]) -> FastAPI:

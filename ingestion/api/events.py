@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -25,6 +25,7 @@ from ingestion.api.access import PROBLEM, Problem, authenticate, limit, problem_
 from ingestion.api.delivery import Message, NotAcknowledged
 from ingestion.api.keys import ApiKey
 from ingestion.api.rejects import RejectBatch
+from ingestion.api.services import Services
 from ingestion.api.verdicts import judge
 from ingestion.landing import tracing
 from ingestion.landing.batch import reject_row
@@ -32,9 +33,6 @@ from ingestion.landing.dlq import reject_headers
 from ingestion.landing.sinks.contract import RejectRow
 from ingestion.landing.validation import Reject
 from ingestion.warehouse import ValueVerseError, driver_errors
-
-if TYPE_CHECKING:
-    from ingestion.api.app import Services
 
 log = logging.getLogger("valueverse.api")
 PATH = "/v1/events"

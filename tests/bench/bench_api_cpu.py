@@ -27,10 +27,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from ingestion.api.app import Services, create_app
+from ingestion.api.app import create_app
 from ingestion.api.keys import KeyVerifier, create_key
 from ingestion.api.ratelimit import RateLimiter
 from ingestion.api.rejects import RejectWriter
+from ingestion.api.services import Services
 from ingestion.api.settings import ApiSettings
 from ingestion.landing.files import iter_lines
 from ingestion.landing.metrics import configure_json_logging

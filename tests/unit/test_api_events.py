@@ -14,11 +14,12 @@ import pytest
 from prometheus_client import generate_latest
 
 from ingestion.api import telemetry
-from ingestion.api.app import Services, create_app, docs_page
+from ingestion.api.app import create_app, docs_page
 from ingestion.api.delivery import NotAcknowledged
 from ingestion.api.keys import KeyVerifier, create_key
 from ingestion.api.ratelimit import RateLimiter
 from ingestion.api.rejects import RejectWriter
+from ingestion.api.services import Services
 from ingestion.api.settings import ApiSettings
 from ingestion.landing.sinks import backends
 from ingestion.warehouse import fetch, resolve
