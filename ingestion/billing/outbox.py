@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS billing.notifications (
     customer_id      VARCHAR,               -- whose it is (NULL: the finance team's only)
     subject          VARCHAR,               -- invoice number, subscription/period, run id
     payload          VARCHAR NOT NULL,      -- the JSON document delivered, byte for byte
-    recorded_at      TIMESTAMP NOT NULL     -- UTC, when the state change committed
+    recorded_at      TIMESTAMP NOT NULL     -- UTC, real time of writing (same transaction)
 );
 """
 
@@ -111,10 +111,17 @@ def record_many(db: Session, changes: Sequence[Change], at: datetime | None = No
     their ids. Dates, datetimes and Decimals are written as ISO text and exact decimal strings,
     never floats.
 
+    `at` is when the change happened by the caller's clock (payments: the run's clock), the
+    document's `created_at`. The row's `recorded_at` is always the real time of writing: an
+    endpoint gets what was recorded after it was added and the backlog check counts age from
+    it, so a run with a clock set in the past (a re-run, the demo) must not hide what it wrote.
+
     Why not a statement each: DuckDB pays several milliseconds per single-row INSERT into a table
     with unique keys, which made finalizing the demo's 1,500 invoices 15 times slower."""
-    when = (at or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
-    rows = [_row(change, when) for change in changes]
+    now = datetime.now(UTC)
+    recorded = now.replace(tzinfo=None)
+    happened = (at or now).astimezone(UTC).replace(tzinfo=None)
+    rows = [_row(change, happened, recorded) for change in changes]
     unique: dict[str, tuple[Any, ...]] = {}
     for row in rows:  # a change listed twice in one batch: the first counts, as across batches
         unique.setdefault(row[0], row)
@@ -130,7 +137,7 @@ def record_many(db: Session, changes: Sequence[Change], at: datetime | None = No
     return [row[0] for row in rows]
 
 
-def _row(change: Change, when: datetime) -> tuple[Any, ...]:
+def _row(change: Change, happened: datetime, recorded: datetime) -> tuple[Any, ...]:
     if change.event_type not in EVENT_TYPES:
         raise ValueError(f"unknown notification type {change.event_type!r}")
     _refuse_floats(change.data)
@@ -140,12 +147,12 @@ def _row(change: Change, when: datetime) -> tuple[Any, ...]:
         "id": ident,
         "type": change.event_type,
         "version": SCHEMA_VERSION,
-        "created_at": when.isoformat(timespec="microseconds") + "Z",
+        "created_at": happened.isoformat(timespec="microseconds") + "Z",
         "data": dict(change.data),
     }
     payload = json.dumps(document, default=_plain, sort_keys=True, separators=(",", ":"))
     return (ident, key, change.event_type, SCHEMA_VERSION, change.customer_id, change.subject,
-            payload, when)  # fmt: skip
+            payload, recorded)  # fmt: skip
 
 
 def _refuse_floats(value: object) -> None:
