@@ -62,6 +62,35 @@ def test_concurrent_requests_share_one_transaction(
     assert batches == [("api:k", 0, n + 1) for n in range(8)]  # one batch per request
 
 
+def test_requests_arriving_one_after_another_share_the_next_write(
+    warehouse: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a steady stream (one rejecting request every 20 ms) writes are spaced by the
+    writer's interval, not one per request or two: before, 10 requests made 10 writes."""
+    opened = []
+    real = rejects.transaction
+
+    @contextmanager
+    def counted(config: Any) -> Iterator[Any]:
+        opened.append(config)
+        with real(config) as db:
+            yield db
+
+    monkeypatch.setattr(rejects, "transaction", counted)
+    writer = RejectWriter(warehouse, min_interval=0.5)
+
+    async def stream() -> None:
+        async def later(n: int) -> None:
+            await asyncio.sleep(0.02 * n)
+            await writer.record(_batch(n, 1))
+
+        await asyncio.gather(*(later(n) for n in range(10)))
+
+    asyncio.run(stream())
+    assert len(opened) == 2  # the first at once, the other nine gathered
+    assert fetch(warehouse, "SELECT count(*) FROM raw.ingest_batches") == [(10,)]
+
+
 def test_a_failed_write_reaches_every_request_that_waited_on_it(
     warehouse: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
