@@ -59,7 +59,10 @@ def test_the_sensor_starts_the_job_which_delivers_and_checks_follow(duckdb_url: 
         old = utc_now() - timedelta(hours=1)
         with transaction(config) as db:
             ident = record(db, "invoice.finalized", "VV-1", {"invoice_number": "VV-1"})
-            record(db, "invoice.finalized", "VV-0", {"invoice_number": "VV-0"}, at=old)
+            record(db, "invoice.finalized", "VV-0", {"invoice_number": "VV-0"})
+            # VV-0 as if written an hour ago, before the endpoint existed (DuckDB: no guards)
+            db.execute("UPDATE billing.notifications SET recorded_at = %s"
+                       " WHERE dedup_key = 'invoice.finalized:VV-0'", [old])  # fmt: skip
         request = notifications_delivery_sensor(context)
         assert isinstance(request, dg.RunRequest) and request.run_key.startswith("deliver-")
         result = deliver_notifications_job.execute_in_process(resources={"warehouse": warehouse})
