@@ -36,10 +36,10 @@ def warehouse(tmp_path: Path) -> Any:
     return config
 
 
-def test_concurrent_requests_share_one_transaction(
-    warehouse: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    opened = []
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every transaction the writer opens, counted (each is a DuckDB instance opened)."""
+    opened: list[Any] = []
     real = rejects.transaction
 
     @contextmanager
@@ -49,6 +49,10 @@ def test_concurrent_requests_share_one_transaction(
             yield db
 
     monkeypatch.setattr(rejects, "transaction", counted)
+    return opened
+
+
+def test_concurrent_requests_share_one_transaction(warehouse: Any, opened: list[Any]) -> None:
     writer = RejectWriter(warehouse)
 
     async def requests() -> None:
@@ -63,20 +67,10 @@ def test_concurrent_requests_share_one_transaction(
 
 
 def test_requests_arriving_one_after_another_share_the_next_write(
-    warehouse: Any, monkeypatch: pytest.MonkeyPatch
+    warehouse: Any, opened: list[Any]
 ) -> None:
     """Under a steady stream (one rejecting request every 20 ms) writes are spaced by the
     writer's interval, not one per request or two: before, 10 requests made 10 writes."""
-    opened = []
-    real = rejects.transaction
-
-    @contextmanager
-    def counted(config: Any) -> Iterator[Any]:
-        opened.append(config)
-        with real(config) as db:
-            yield db
-
-    monkeypatch.setattr(rejects, "transaction", counted)
     writer = RejectWriter(warehouse, min_interval=0.5)
 
     async def stream() -> None:
