@@ -69,6 +69,7 @@ def create_app(make_services: Callable[[], Services]) -> FastAPI:
         finally:
             services: Services = app.state.services
             services.draining = True
+            await services.rejects.flush()
             left = await run_in_threadpool(services.producer.close)
             log.info("producer flushed", extra={"undelivered": left})
 

@@ -12,7 +12,6 @@ route, so its OpenAPI entry (OPERATION) is added to the app's document by `creat
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -32,9 +31,7 @@ from ingestion.landing.batch import reject_row
 from ingestion.landing.dlq import reject_headers
 from ingestion.landing.sinks.contract import RejectRow
 from ingestion.landing.validation import Reject
-from ingestion.warehouse import ValueVerseError, driver_errors
 
-log = logging.getLogger("valueverse.api")
 PATH = "/v1/events"
 RETRY_SECONDS = 5
 SUMMARY = "Send usage events"
@@ -158,8 +155,8 @@ async def _post_events(services: Services, scope: Scope, receive: Receive,
                       "(events are deduplicated by event_id)",
                       {"Retry-After": str(RETRY_SECONDS)}) from None  # fmt: skip
     telemetry.PRODUCE.observe(time.perf_counter() - started)
-    if rows:  # after the dead letters are safe: the quality report counts them from here
-        await _record(services, RejectBatch(f"api:{key.key_id}", rows, landed_at))
+    if rows:  # once the dead letters are safe, for the quality report to count (rejects.py)
+        services.rejects.submit(RejectBatch(f"api:{key.key_id}", rows, landed_at))
     telemetry.EVENTS.labels("accepted", "").inc(accepted)
     for entry in rejected:
         telemetry.EVENTS.labels("rejected", entry["rule"]).inc()
@@ -204,15 +201,3 @@ def _sort_events(
         accepted += 1
         messages.append(Message(services.topic, raw, verdict.encode(), headers))
     return accepted, rejected, rows, messages
-
-
-async def _record(services: Services, batch: RejectBatch) -> None:
-    """Rejects into the warehouse; a failure is logged, never the request's: the dead-letter
-    topic acknowledged them already, so nothing is lost."""
-    failures: tuple[type[Exception], ...] = (ValueVerseError, *driver_errors())
-    try:
-        await services.rejects.record(batch)
-    except failures as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        log.warning("rejects kept in the dead-letter topic only",
-                    extra={"rejects": len(batch.rows), "error": error})  # fmt: skip

@@ -27,6 +27,7 @@ from tests.integration.kafka_support import (
     broker_fixture,  # noqa: F401 (fixture)
     kafka_env_fixture,  # noqa: F401 (fixture)
     read_topic,
+    wait_for,
 )
 
 pytestmark = pytest.mark.kafka
@@ -164,8 +165,11 @@ def test_events_accepted_and_rejected_and_dead_lettered(api: tuple[str, str, dic
     assert origins == [f"api:{key_id}/req-42#2", f"api:{key_id}/req-42#3"]
     rules = sorted(dict(m.headers())["valueverse.rule"].decode() for m in dead)
     assert rules == ["auth.customer_scope", "metric.invalid"]
-    # and where the data-quality report counts rejects, like every landing path
-    assert query(url, "SELECT origin, rule FROM raw.rejected_events ORDER BY origin") == [
+    # and where the data-quality report counts rejects, like every landing path: written
+    # after the answer (the request does not wait for it), within the writer's second
+    recorded = "SELECT origin, rule FROM raw.rejected_events ORDER BY origin"
+    wait_for(lambda: len(query(url, recorded)) == 2, 10, "the rejects in the warehouse")
+    assert query(url, recorded) == [
         (f"api:{key_id}/req-42#2", "metric.invalid"),
         (f"api:{key_id}/req-42#3", "auth.customer_scope"),
     ]

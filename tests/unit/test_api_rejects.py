@@ -1,6 +1,7 @@
-"""The usage API's reject writer: the rejects of requests waiting at the same time go into the
-warehouse in one transaction (opening DuckDB is what costs), each request its own batch, and
-no request returns before its rejects are committed or learns less than a failure."""
+"""The usage API's reject writer: requests hand their rejects over and go on; the rejects of the
+requests that come while a write runs or is due go into the warehouse in one transaction
+(opening DuckDB is what costs), each request its own batch; a failed write is logged with
+how many rejects it held, and the writer goes on; `flush` (at shutdown) waits for them all."""
 
 from __future__ import annotations
 
@@ -56,7 +57,9 @@ def test_concurrent_requests_share_one_transaction(warehouse: Any, opened: list[
     writer = RejectWriter(warehouse)
 
     async def requests() -> None:
-        await asyncio.gather(*(writer.record(_batch(n, n + 1)) for n in range(8)))
+        for n in range(8):
+            writer.submit(_batch(n, n + 1))
+        await writer.flush()
 
     asyncio.run(requests())
     assert len(opened) == 1  # before: one transaction, one DuckDB instance, per request
@@ -74,28 +77,55 @@ def test_requests_arriving_one_after_another_share_the_next_write(
     writer = RejectWriter(warehouse, min_interval=0.5)
 
     async def stream() -> None:
-        async def later(n: int) -> None:
-            await asyncio.sleep(0.02 * n)
-            await writer.record(_batch(n, 1))
-
-        await asyncio.gather(*(later(n) for n in range(10)))
+        for n in range(10):
+            writer.submit(_batch(n, 1))
+            await asyncio.sleep(0.02)
+        await writer.flush()
 
     asyncio.run(stream())
     assert len(opened) == 2  # the first at once, the other nine gathered
     assert fetch(warehouse, "SELECT count(*) FROM raw.ingest_batches") == [(10,)]
 
 
-def test_a_failed_write_reaches_every_request_that_waited_on_it(
-    warehouse: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def refuse(config: Any, batches: list[RejectBatch]) -> None:
-        raise WarehouseError("the warehouse is busy")
-
-    monkeypatch.setattr(rejects, "record_rejects", refuse)
+def test_a_request_does_not_wait_for_the_warehouse(warehouse: Any) -> None:
+    """submit returns at once; the rows are there once the writer is flushed."""
     writer = RejectWriter(warehouse)
 
-    async def requests() -> list[Any]:
-        return await asyncio.gather(*(writer.record(_batch(n, 1)) for n in range(3)),
-                                    return_exceptions=True)  # fmt: skip
+    async def request() -> int:
+        writer.submit(_batch(0, 2))
+        written = fetch(warehouse, "SELECT count(*) FROM raw.rejected_events")[0][0]
+        await writer.flush()
+        return written
 
-    assert [type(got) for got in asyncio.run(requests())] == [WarehouseError] * 3
+    assert asyncio.run(request()) == 0  # the request went on before the write
+    assert fetch(warehouse, "SELECT count(*) FROM raw.rejected_events") == [(2,)]
+
+
+def test_a_failed_write_is_logged_and_the_next_one_still_made(
+    warehouse: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real, calls = rejects.record_rejects, []
+
+    def refuse_first(config: Any, batches: list[RejectBatch]) -> None:
+        calls.append(len(batches))
+        if len(calls) == 1:
+            raise WarehouseError("the warehouse is busy")
+        real(config, batches)
+
+    monkeypatch.setattr(rejects, "record_rejects", refuse_first)
+    writer = RejectWriter(warehouse, min_interval=0.05)
+
+    async def requests() -> None:
+        writer.submit(_batch(0, 3))
+        await writer.flush()
+        writer.submit(_batch(1, 1))
+        await writer.flush()
+
+    with caplog.at_level("WARNING", logger="valueverse.api"):
+        asyncio.run(requests())
+    failed = [
+        r for r in caplog.records if r.getMessage() == "rejects kept in the dead-letter topic only"
+    ]
+    assert [(r.rejects, "the warehouse is busy" in r.error) for r in failed] == [(3, True)]
+    assert calls == [1, 1]
+    assert fetch(warehouse, "SELECT origin FROM raw.rejected_events") == [("api:k/r1#0",)]

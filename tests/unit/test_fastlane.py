@@ -431,3 +431,17 @@ def test_the_properties_cache_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatc
         held = sum(len(k or "") + sum(map(len, v or ())) for k, v in fastlane._FORMS.items())
         assert held <= 100_000 + 4 * 2 * 10_020  # the limit plus at most one call's objects
     assert len(fastlane._FORMS) < len(big)
+
+
+@pytest.mark.parametrize("in_duckdb_from", [0, 10**9], ids=["duckdb", "hashlib"])
+def test_content_hashes_are_md5_in_both_ways_of_computing_them(
+    monkeypatch: pytest.MonkeyPatch, in_duckdb_from: int
+) -> None:
+    """A large batch hashes in DuckDB, a small one with hashlib: the same digests (RFC 1321's
+    test vectors), nulls kept."""
+    monkeypatch.setattr(fastlane, "MD5_IN_DUCKDB_MIN", in_duckdb_from)
+    digests = fastlane.md5_digests(pa.array(["", "abc", None, "message digest"]))
+    assert [d.hex() if d else d for d in digests.to_pylist()] == [
+        "d41d8cd98f00b204e9800998ecf8427e", "900150983cd24fb0d6963f7d28e17f72", None,
+        "f96b697d7cb7938d525a2f31aaf161d0",
+    ]  # fmt: skip
