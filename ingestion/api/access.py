@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from ingestion.api import telemetry
 from ingestion.api.keys import ApiKey, KeyVerifier
 from ingestion.api.ratelimit import RateLimiter, Verdict
@@ -34,17 +32,13 @@ def problem_content(status: int, title: str, detail: str,
 
 
 async def authenticate(keys: KeyVerifier, authorization: str) -> ApiKey:
-    """The key of an Authorization header. On the event loop: only a key the cache has not got
-    (or holds for too long) is read from the store, in a thread."""
+    """The key of an Authorization header (read from the store, in a thread, only when the
+    cache has not got it: KeyVerifier.verify_async)."""
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "Unauthorized", "send Authorization: Bearer <API key>",
                       {"WWW-Authenticate": "Bearer"})  # fmt: skip
-    token = token.strip()
-    if keys.must_read(token):
-        key = await run_in_threadpool(keys.verify, token)
-    else:
-        key = keys.verify(token)
+    key = await keys.verify_async(token.strip())
     if key is None:
         raise Problem(401, "Unauthorized", "unknown or revoked API key",
                       {"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
