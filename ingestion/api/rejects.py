@@ -59,20 +59,16 @@ def record_rejects(config: WarehouseConfig, batches: list[RejectBatch]) -> None:
         batch_id = uuid.uuid4().hex
         rows += [(r.origin, r.payload_hash, r.payload, r.rule, r.detail, batch_id,
                   batch.landed_at) for r in batch.rows]  # fmt: skip
-        batch_rows.append((batch_id, batch.source, batch.landed_at, len(batch.rows)))
-    with transaction(config) as db:
-        db.executemany(
+        batch_rows.append((batch_id, batch.source, batch.landed_at, 0, 0, 0, len(batch.rows)))
+    with transaction(config) as db:  # many rows to a statement (Session.insert_rows)
+        db.insert_rows(
             "INSERT INTO raw.rejected_events (origin, payload_hash, raw_payload, rule, detail,"
-            " batch_id, rejected_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (origin, payload_hash) DO NOTHING",
-            rows,
-        )
-        db.executemany(
+            " batch_id, rejected_at)", rows, "ON CONFLICT (origin, payload_hash) DO NOTHING",
+        )  # fmt: skip
+        db.insert_rows(
             "INSERT INTO raw.ingest_batches (batch_id, source, landed_at, accepted, duplicates,"
-            " conflicts, rejected) VALUES (%s, %s, %s, 0, 0, 0, %s)"
-            " ON CONFLICT (batch_id) DO NOTHING",
-            batch_rows,
-        )
+            " conflicts, rejected)", batch_rows, "ON CONFLICT (batch_id) DO NOTHING",
+        )  # fmt: skip
 
 
 class RejectWriter:

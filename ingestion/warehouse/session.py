@@ -26,6 +26,9 @@ from ingestion.warehouse.config import WarehouseConfig
 from ingestion.warehouse.errors import ConfigError, WarehouseBusy, WarehouseError, WarehouseMissing
 
 _PERCENT = re.compile(r"%(.?)", re.DOTALL)
+# rows per statement of Session.insert_rows: at 8 columns 4,000 parameters, well inside both
+# drivers' limits (PostgreSQL's 65,535)
+ROWS_PER_INSERT = 500
 _RETRY_PAUSE = 0.2  # seconds between attempts to open a DuckDB file a writer holds
 
 
@@ -131,6 +134,19 @@ class Session:
             return
         with self.con.cursor() as cur:
             cur.executemany(sql, rows)
+
+    def insert_rows(self, insert: str, rows: Sequence[Sequence[Any]], suffix: str = "") -> None:
+        """`insert` ("INSERT INTO t (a, b)") of `rows`, ROWS_PER_INSERT to a statement of
+        multi-row VALUES, each followed by `suffix` (e.g. "ON CONFLICT DO NOTHING").
+
+        Why not executemany: on DuckDB it runs one statement per row, several milliseconds each
+        into a table with unique keys (measured: 5 ms a row, 1.5 s for 300; finalizing the
+        demo's 1,500 invoices with a notification each went from 2.7 to 42.7 s)."""
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            chunk = rows[start : start + ROWS_PER_INSERT]
+            marks = "(" + ", ".join(["%s"] * len(chunk[0])) + ")"
+            self.execute(f"{insert} VALUES {', '.join([marks] * len(chunk))} {suffix}",
+                         [value for row in chunk for value in row])  # fmt: skip
 
     def script(self, sql: str) -> None:
         """DDL without parameters, several statements allowed, no `%` translated."""

@@ -22,6 +22,7 @@ from ingestion.warehouse import (
     duckdb_sql,
     fetch,
     resolve,
+    session,
     transaction,
 )
 
@@ -116,6 +117,25 @@ def test_parameters_and_values_round_trip(tmp_path: Path) -> None:
         frame = db.frame("SELECT k, amount FROM t WHERE k = %s", ["a%"])
         assert list(frame.columns) == ["k", "amount"]
         assert frame["amount"].tolist() == [Decimal("1.5000")]  # exact, never float
+
+
+def test_insert_rows_writes_every_chunk_and_its_suffix_applies_to_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows go many to a statement (ROWS_PER_INSERT); a conflict in any chunk, with an earlier
+    chunk or within its own, is handled by the suffix; exact values kept."""
+    monkeypatch.setattr(session, "ROWS_PER_INSERT", 2)
+    config = resolve(f"duckdb://{tmp_path}/w.duckdb")
+    rows = [("a", Decimal("1.5")), ("b", None), ("c", Decimal("0.0001")), ("a", Decimal("9")),
+            ("d", Decimal("2"))]  # fmt: skip
+    with connect(config) as db:
+        db.execute("CREATE TABLE t (k VARCHAR PRIMARY KEY, amount DECIMAL(38, 4))")
+        db.insert_rows("INSERT INTO t (k, amount)", rows, "ON CONFLICT (k) DO NOTHING")
+        db.insert_rows("INSERT INTO t (k, amount)", [], "ON CONFLICT (k) DO NOTHING")
+        assert db.rows("SELECT k, amount FROM t ORDER BY k") == [
+            ("a", Decimal("1.5000")), ("b", None), ("c", Decimal("0.0001")),
+            ("d", Decimal("2.0000")),
+        ]  # fmt: skip
 
 
 def test_a_transaction_commits_or_rolls_back_as_one(tmp_path: Path) -> None:
