@@ -185,19 +185,23 @@ class KeyVerifier:
         if parts is None:
             return None
         key_id, secret = parts
-        if self._cached(key_id):
-            return _matching(self._lookup(key_id), secret)
-        read = self._reads.get(key_id)
-        if read is None:
-            read = asyncio.get_running_loop().run_in_executor(None, self._lookup, key_id)
-            self._reads[key_id] = read
-            read.add_done_callback(lambda _: self._reads.pop(key_id, None))
-        return _matching(await asyncio.shield(read), secret)
+        fresh, key = self._cached(key_id)
+        if not fresh:
+            read = self._reads.get(key_id)
+            if read is None:
+                read = asyncio.get_running_loop().run_in_executor(None, self._lookup, key_id)
+                self._reads[key_id] = read
+                read.add_done_callback(lambda _: self._reads.pop(key_id, None))
+            key = await asyncio.shield(read)
+        return _matching(key, secret)
 
-    def _cached(self, key_id: str) -> bool:
+    def _cached(self, key_id: str) -> tuple[bool, ApiKey | None]:
+        """(whether the cache holds `key_id` from less than `ttl` ago, what it holds)."""
         with self._lock:
             cached = self._cache.get(key_id)
-        return cached is not None and time.monotonic() - cached[0] < self.ttl
+        if cached is None or time.monotonic() - cached[0] >= self.ttl:
+            return False, None
+        return True, cached[1]
 
     def ping(self) -> None:
         """Raises when the store cannot be read (readiness)."""
@@ -206,10 +210,9 @@ class KeyVerifier:
 
     def _lookup(self, key_id: str) -> ApiKey | None:
         now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(key_id)
-            if cached is not None and now - cached[0] < self.ttl:
-                return cached[1]
+        fresh, key = self._cached(key_id)
+        if fresh:
+            return key
         # waits a little for a writer: on DuckDB the server's own rejects (rejects.py) hold the
         # file for a moment, and a read refused at once was a 500
         with connect(self.config, read_only=True, wait=KEY_STORE_WAIT_SECONDS) as db:

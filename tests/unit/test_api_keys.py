@@ -43,6 +43,8 @@ def test_requests_that_need_an_uncached_key_share_one_read(store: Any) -> None:
     found = asyncio.run(requests())
     assert len(opened) == 1
     assert {key.name for key in found} == {"w"}
+    asyncio.run(requests())  # within the cache's life: no read at all
+    assert len(opened) == 1
 
 
 def test_a_wrong_secret_waiting_on_the_same_read_is_refused(store: Any) -> None:
